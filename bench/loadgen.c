@@ -1,0 +1,1093 @@
+/*
+ * loadgen: the load generator and test driver of iomodels.
+ *
+ * One process, one epoll(7) loop, non-blocking sockets.  loadgen opens -c
+ * TCP connections to an echo server, drives the traffic of one MODE on every
+ * one of them, verifies every byte that comes back, and prints one result
+ * line on stdout:
+ *
+ *	result mode=echo conns=50 ok=50 refused=0 errors=0 mismatches=0
+ *	    messages=5000 bytes=320000 seconds=0.123 msgs_per_s=40650
+ *	    mb_per_s=2.6 p50_us=120 p99_us=900
+ *
+ * (on one line; the keys are always the same, in this order).  The tests use
+ * it for what bash cannot do: hundreds of connections, resets, a slow reader,
+ * a half-close.  `make bench` uses it to put every lab under the same load.
+ *
+ * Usage: loadgen [-H host] [-p port] [-c conns] [-n messages] [-s size]
+ *		  [-b bytes] [-t seconds] [-q] [-h] [MODE]
+ *
+ *	echo		ping-pong: -n messages of -s bytes, one round trip at a
+ *			time, then half-close and wait for the server to close.
+ *	stream		send -b bytes while reading the echo, then half-close.
+ *	hold		echo one -s byte message, print "hold held=H refused=R"
+ *			once every connection is settled, keep the held ones
+ *			open until SIGUSR1, SIGTERM or the -t limit.
+ *	reset		send up to -s bytes; at the first byte of echo, close
+ *			with RST (SO_LINGER 0) while data is still in flight.
+ *	halfclose	send all -b bytes (reading only when the send stalls),
+ *			half-close, read the whole echo and the server's EOF.
+ *	slow		small buffers; send without reading until stalled for
+ *			300 ms, print "slow paused sent=N", wait for SIGUSR1,
+ *			then read the echo, send the rest and half-close.
+ *
+ * Every byte is verified without storing what was sent: connection c sends
+ * the output of splitmix64 seeded with c, whose byte at any position can be
+ * computed again, so what comes back is compared with the stream from the
+ * position the echo has reached.  The bytes cover 0..255, NUL included, and
+ * differ from one connection to the next.
+ *
+ * In the result line, ok counts the connections that did their mode's job
+ * (in hold: were held; in reset: were reset), refused those the server
+ * turned away (hold only: connection refused, or closed or reset before the
+ * echo), errors the other failures (refused connect, early EOF or reset,
+ * no free port), mismatches those that got a wrong byte back; bytes is what
+ * came back verified, and the latencies are those of the echo round trips.
+ * seconds leaves out the time spent waiting for a signal.  Each failure is
+ * also one line on stderr (MAX_REPORTS of them at most), and the -t limit
+ * ends the run with "loadgen: timed out after N s".
+ *
+ * Exit status: 0 when every connection did its job with no error and no
+ * mismatch, 1 otherwise (including the -t limit and SIGINT/SIGTERM, except
+ * while hold is holding), 2 for bad usage.
+ *
+ * Linux only (epoll, signalfd).  Deliberately standalone, libc only: it does
+ * not use common/, so a bug there cannot hide behind the tool that tests it.
+ */
+
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <err.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK		65536		/* bytes per send() or recv() */
+#define MAX_EVENTS	256
+#define MAX_REPORTS	20		/* error lines printed on stderr */
+#define MAX_CONNS	1000000
+#define NS_PER_S	1000000000ULL
+#define NS_PER_MS	1000000ULL
+#define SLOW_STALL_NS	(300 * NS_PER_MS)
+#define SLOW_SOCKBUF	4096
+
+/*
+ * Latencies go into a log-linear histogram rather than an array of samples,
+ * so that memory does not grow with -c times -n: values below 64 us are
+ * exact, above that each power of two is cut into 64 buckets (error < 1.6%).
+ */
+#define HIST_SUB_BITS	6
+#define HIST_SUB	(1U << HIST_SUB_BITS)
+#define HIST_BUCKETS	(HIST_SUB * (64 - HIST_SUB_BITS + 1))
+
+enum mode { MODE_ECHO, MODE_STREAM, MODE_HOLD, MODE_RESET, MODE_HALFCLOSE,
+	MODE_SLOW, MODE_COUNT };
+
+static const char *const mode_names[MODE_COUNT] = {
+	"echo", "stream", "hold", "reset", "halfclose", "slow",
+};
+
+enum state {
+	ST_CONNECTING,		/* non-blocking connect() in progress */
+	ST_OPEN,		/* connected: sending and/or receiving */
+	ST_SHUT,		/* we half-closed: reading the rest and EOF */
+	ST_CLOSED,		/* descriptor closed, outcome final */
+};
+
+/* What became of a connection; the result line counts each of them. */
+enum outcome { OUT_PENDING, OUT_OK, OUT_REFUSED, OUT_ERROR, OUT_MISMATCH,
+	OUT_COUNT };
+
+/* The loop's phase: running traffic, or waiting for a signal. */
+enum phase { PH_RUN, PH_PAUSED, PH_HOLDING };
+
+/* How the loop ended. */
+enum end { END_DONE, END_TIMEOUT, END_SIGNAL };
+
+struct conn {
+	int		fd;
+	unsigned	id;		/* index, and the seed of its stream */
+	enum state	state;
+	enum outcome	outcome;
+	uint32_t	events;		/* interest registered with epoll */
+	uint64_t	goal;		/* bytes to send in all */
+	uint64_t	limit;		/* bytes to send for now (echo) */
+	uint64_t	sent;
+	uint64_t	rcvd;		/* bytes echoed back and verified */
+	uint64_t	t_msg;		/* when the current message started */
+	uint64_t	t_progress;	/* when a send last made progress */
+	bool		stalled;	/* the last send() said EAGAIN */
+	bool		paused;		/* slow: done with phase 1 */
+};
+
+static struct {
+	const char	*host;
+	char		 port[8];
+	unsigned	 conns;
+	uint64_t	 messages;
+	uint64_t	 size;
+	uint64_t	 bytes;
+	uint64_t	 seconds;
+	bool		 quiet;
+	enum mode	 mode;
+} opt = {
+	.host = "127.0.0.1",
+	.port = "9000",
+	.conns = 1,
+	.messages = 100,
+	.size = 64,
+	.bytes = 1024 * 1024,
+	.seconds = 30,
+	.mode = MODE_ECHO,
+};
+
+static struct conn	*conns;
+static int		 epfd = -1;
+static enum phase	 phase = PH_RUN;
+static bool		 slow_resumed;	/* slow: SIGUSR1 came, phase 2 */
+static bool		 got_usr1;
+static int		 got_term;	/* SIGTERM or SIGINT, 0 if none */
+
+/* What the result line reports. */
+static uint64_t		 count[OUT_COUNT];	/* connections per outcome */
+static uint64_t		 messages;		/* echo round trips done */
+static uint64_t		 bytes_ok;		/* bytes echoed and verified */
+static uint64_t		 dropped;		/* hold: closed while held */
+static uint64_t		 hist[HIST_BUCKETS];
+static uint64_t		 hist_n;
+static unsigned		 reports;		/* error lines so far */
+
+/* Scratch buffers: one connection's I/O is done before the next starts. */
+static unsigned char	 sbuf[CHUNK], rbuf[CHUNK], expect[CHUNK];
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+"usage: loadgen [-H host] [-p port] [-c conns] [-n messages] [-s size]\n"
+"               [-b bytes] [-t seconds] [-q] [-h] [MODE]\n"
+"\n"
+"Drive echo traffic at a server, verify every byte, print one result line.\n"
+"\n"
+"modes:\n"
+"  echo       ping-pong: -n messages of -s bytes, one at a time (default)\n"
+"  stream     send -b bytes while reading the echo, then half-close\n"
+"  hold       echo one -s byte message, print \"hold held=H refused=R\",\n"
+"             keep the held connections open until SIGUSR1, SIGTERM or -t\n"
+"  reset      send up to -s bytes; at the first echo, close with RST\n"
+"  halfclose  send all -b bytes, half-close, then read the whole echo\n"
+"  slow       send -b bytes without reading until stalled for 300 ms,\n"
+"             print \"slow paused sent=N\", wait for SIGUSR1, then read\n"
+"\n"
+"options:\n"
+"  -H host     server address (default 127.0.0.1)\n"
+"  -p port     server port (default 9000)\n"
+"  -c conns    connections, all opened at once (default 1)\n"
+"  -n messages echo: messages per connection (default 100)\n"
+"  -s size     echo, hold, reset: message size in bytes (default 64)\n"
+"  -b bytes    stream, halfclose, slow: bytes per connection (default 1M)\n"
+"  -t seconds  time limit for the whole run (default 30)\n"
+"  -q          print nothing but the result line (and hold/slow's line)\n"
+"  -h          print this help\n"
+"\n"
+"Sizes take a K or M suffix (KiB, MiB).  Exit status: 0 when every\n"
+"connection did its job, 1 on errors, mismatches, the time limit or a\n"
+"signal, 2 for bad usage.\n");
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("loadgen: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	usage(stderr);
+	exit(2);
+}
+
+/*
+ * Parse the argument of option -c as a decimal number in [min, max], with a
+ * K or M suffix (KiB, MiB) when units is set.  strtoull(3) alone would
+ * accept leading blanks and a sign (turning "-1" into 2^64 - 1), so the
+ * first character must be a digit.
+ */
+static uint64_t
+parse_num(int c, const char *s, uint64_t min, uint64_t max, bool units)
+{
+	unsigned long long v;
+	uint64_t mult = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		usage_error("-%c: '%s' is not a number", c, s);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		usage_error("-%c: '%s': %s", c, s, strerror(errno));
+	if (units && (*end == 'K' || *end == 'k'))
+		mult = 1024, end++;
+	else if (units && (*end == 'M' || *end == 'm'))
+		mult = 1024 * 1024, end++;
+	if (*end != '\0')
+		usage_error("-%c: '%s' is not a number", c, s);
+	if (v > max / mult || v * mult < min || v * mult > max)
+		usage_error("-%c: '%s' is out of range (%" PRIu64 " to %" PRIu64
+		    ")", c, s, min, max);
+	return v * mult;
+}
+
+static void
+parse_args(int argc, char *argv[])
+{
+	static const char optstring[] = "H:p:c:n:s:b:t:qh";
+	int c, m;
+
+	/* Our own messages, so that every line starts with "loadgen:". */
+	opterr = 0;
+	while ((c = getopt(argc, argv, optstring)) != -1) {
+		switch (c) {
+		case 'H':
+			opt.host = optarg;
+			break;
+		case 'p':
+			snprintf(opt.port, sizeof opt.port, "%" PRIu64,
+			    parse_num(c, optarg, 1, 65535, false));
+			break;
+		case 'c':
+			opt.conns = (unsigned)parse_num(c, optarg, 1, MAX_CONNS,
+			    false);
+			break;
+		case 'n':
+			opt.messages = parse_num(c, optarg, 0, 1000000000,
+			    false);
+			break;
+		case 's':
+			opt.size = parse_num(c, optarg, 1, 1ULL << 30, true);
+			break;
+		case 'b':
+			opt.bytes = parse_num(c, optarg, 0, 1ULL << 40, true);
+			break;
+		case 't':
+			opt.seconds = parse_num(c, optarg, 1, 1000000, false);
+			break;
+		case 'q':
+			opt.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			if (optopt != 0 && optopt != ':' &&
+			    strchr(optstring, optopt) != NULL)
+				usage_error("option -%c needs an argument",
+				    optopt);
+			usage_error("unknown option -%c", optopt);
+		}
+	}
+	if (optind < argc) {
+		for (m = 0; m < MODE_COUNT; m++)
+			if (strcmp(argv[optind], mode_names[m]) == 0)
+				break;
+		if (m == MODE_COUNT)
+			usage_error("unknown mode '%s'", argv[optind]);
+		opt.mode = (enum mode)m;
+		optind++;
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		err(1, "clock_gettime");
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* The splitmix64 output function (Steele, Lea, Flood 2014). */
+static uint64_t
+mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/*
+ * Fill buf with len bytes of connection id's stream from position pos.  The
+ * k-th 64-bit output of splitmix64 seeded with id is mix64(id + (k + 1) *
+ * golden ratio), so any position is reached without running the generator
+ * from the start; bytes are taken low byte first on every machine.
+ */
+static void
+stream_fill(uint64_t id, uint64_t pos, unsigned char *buf, size_t len)
+{
+	uint64_t word;
+	size_t i, skip, take;
+
+	while (len > 0) {
+		word = mix64(id + (pos / 8 + 1) * 0x9e3779b97f4a7c15ULL);
+		skip = pos % 8;
+		take = 8 - skip < len ? 8 - skip : len;
+		for (i = 0; i < take; i++)
+			buf[i] = (unsigned char)(word >> (8 * (skip + i)));
+		buf += take;
+		pos += take;
+		len -= take;
+	}
+}
+
+static void
+hist_add(uint64_t us)
+{
+	unsigned idx, shift;
+
+	if (us < HIST_SUB) {
+		idx = (unsigned)us;
+	} else {
+		shift = (unsigned)(63 - __builtin_clzll(us)) - HIST_SUB_BITS;
+		idx = HIST_SUB * (shift + 1) +
+		    (unsigned)((us >> shift) - HIST_SUB);
+	}
+	hist[idx]++;
+	hist_n++;
+}
+
+/* The pct-th percentile in microseconds: the middle of its bucket. */
+static uint64_t
+hist_pct(unsigned pct)
+{
+	uint64_t rank, seen = 0;
+	unsigned idx, shift;
+
+	if (hist_n == 0)
+		return 0;
+	rank = (hist_n * pct + 99) / 100;
+	for (idx = 0; idx < HIST_BUCKETS; idx++) {
+		seen += hist[idx];
+		if (seen >= rank)
+			break;
+	}
+	if (idx < HIST_SUB)
+		return idx;
+	shift = idx / HIST_SUB - 1;
+	return ((uint64_t)(HIST_SUB + idx % HIST_SUB) << shift) +
+	    ((1ULL << shift) - 1) / 2;
+}
+
+/* Print one line about connection c on stderr, MAX_REPORTS at most. */
+static void __attribute__((format(printf, 2, 3)))
+conn_report(const struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (reports++ >= MAX_REPORTS)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "loadgen: conn %u: ", c->id);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void
+conn_settle(struct conn *c, enum outcome out)
+{
+	count[c->outcome]--;
+	count[out]++;
+	c->outcome = out;
+}
+
+static void
+conn_close(struct conn *c)
+{
+	/* close(2) also takes the descriptor out of the epoll set. */
+	if (c->fd != -1 && close(c->fd) == -1)
+		warn("conn %u: close", c->id);
+	c->fd = -1;
+	c->state = ST_CLOSED;
+	c->events = 0;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+conn_fail(struct conn *c, enum outcome out, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	conn_report(c, "%s", line);
+	conn_settle(c, out);
+	conn_close(c);
+}
+
+/*
+ * The server closed (err == 0) or reset the connection, or a call failed
+ * with err.  That is the normal end only after our half-close, once the
+ * whole echo is in; in hold it is how a full server refuses.
+ */
+static void
+conn_lost(struct conn *c, const char *call, int err)
+{
+	if (opt.mode == MODE_HOLD) {
+		/*
+		 * Before its echo, the server turned the connection away;
+		 * after it, the server may close held connections (it is
+		 * shutting down, say): count it and move on.
+		 */
+		if (c->outcome == OUT_PENDING)
+			conn_settle(c, OUT_REFUSED);
+		else
+			dropped++;
+		conn_close(c);
+	} else if (err == 0 && c->state == ST_SHUT && c->rcvd == c->goal) {
+		conn_settle(c, OUT_OK);
+		conn_close(c);
+	} else if (err == 0) {
+		conn_fail(c, OUT_ERROR, "server closed the connection after "
+		    "%" PRIu64 " of %" PRIu64 " bytes echoed", c->rcvd,
+		    c->sent);
+	} else if (err == ECONNRESET) {
+		conn_fail(c, OUT_ERROR, "connection reset by peer after "
+		    "%" PRIu64 " of %" PRIu64 " bytes echoed", c->rcvd,
+		    c->sent);
+	} else {
+		conn_fail(c, OUT_ERROR, "%s: %s after %" PRIu64 " of %" PRIu64
+		    " bytes echoed", call, strerror(err), c->rcvd, c->sent);
+	}
+}
+
+static void
+conn_connect_failed(struct conn *c, int err)
+{
+	if (opt.mode == MODE_HOLD && err == ECONNREFUSED) {
+		conn_settle(c, OUT_REFUSED);
+		conn_close(c);
+	} else {
+		conn_fail(c, OUT_ERROR, "connect: %s", strerror(err));
+	}
+}
+
+/*
+ * Half-close once everything is sent: shutdown(2) sends FIN while we keep
+ * reading, and the server's EOF then tells that it has echoed it all.  Echo
+ * waits for its last round trip first; hold and reset never half-close, and
+ * slow does only in its second phase.
+ */
+static void
+conn_maybe_shut(struct conn *c)
+{
+	if (c->state != ST_OPEN || c->sent < c->goal)
+		return;
+	switch (opt.mode) {
+	case MODE_ECHO:
+		if (c->rcvd < c->goal)
+			return;
+		break;
+	case MODE_STREAM:
+	case MODE_HALFCLOSE:
+		break;
+	case MODE_SLOW:
+		if (!slow_resumed)
+			return;
+		break;
+	default:
+		return;
+	}
+	if (shutdown(c->fd, SHUT_WR) == -1) {
+		conn_lost(c, "shutdown", errno);
+		return;
+	}
+	c->state = ST_SHUT;
+}
+
+/*
+ * The events connection c waits for follow from its state, as in nc's
+ * readwrite(): write while there is something to send, read unless the
+ * mode forbids it for now.
+ */
+static uint32_t
+conn_want(const struct conn *c)
+{
+	bool rd, wr;
+
+	if (c->state == ST_CONNECTING)
+		return EPOLLOUT;
+	if (c->state == ST_CLOSED)
+		return 0;
+	wr = c->state == ST_OPEN && c->sent < c->limit;
+	rd = true;
+	if (opt.mode == MODE_HALFCLOSE) {
+		/*
+		 * Read only when the send is stalled: a server that applies
+		 * back-pressure stops reading while its echo waits for us,
+		 * and would deadlock a client that never reads.
+		 */
+		rd = c->sent == c->goal || c->stalled;
+	} else if (opt.mode == MODE_SLOW && !slow_resumed) {
+		rd = false;
+		wr = wr && !c->paused;
+	}
+	return (rd ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0);
+}
+
+/* Tell epoll what c waits for now, if that changed. */
+static void
+conn_update(struct conn *c)
+{
+	struct epoll_event ev;
+
+	if (c->state == ST_CLOSED)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.events = conn_want(c);
+	if (ev.events == c->events)
+		return;
+	ev.data.ptr = c;
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+		conn_fail(c, OUT_ERROR, "epoll_ctl: %s", strerror(errno));
+		return;
+	}
+	c->events = ev.events;
+}
+
+/* Connected: set up the first message (echo) or the whole stream. */
+static void
+conn_start(struct conn *c)
+{
+	c->state = ST_OPEN;
+	c->t_msg = c->t_progress = now_ns();
+	c->limit = opt.mode == MODE_ECHO && c->goal > 0 ? opt.size : c->goal;
+	conn_maybe_shut(c);
+}
+
+static void
+conn_open(struct conn *c, const struct addrinfo *ai)
+{
+	struct epoll_event ev;
+	int buf = SLOW_SOCKBUF;
+
+	c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (c->fd == -1) {
+		conn_fail(c, OUT_ERROR, "socket: %s", strerror(errno));
+		return;
+	}
+	/*
+	 * slow: small buffers, set before connect() because the receive
+	 * buffer decides the window scale offered in the SYN, so that the
+	 * kernel cannot absorb much of what we neither send nor read.
+	 */
+	if (opt.mode == MODE_SLOW &&
+	    (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf) == -1 ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf) == -1)) {
+		conn_fail(c, OUT_ERROR, "setsockopt: %s", strerror(errno));
+		return;
+	}
+	/*
+	 * A non-blocking connect() returns EINPROGRESS and reports the end
+	 * of the handshake as EPOLLOUT, the result in SO_ERROR (connect(2)).
+	 * EAGAIN or EADDRNOTAVAIL here mean no local port was free.
+	 */
+	if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		conn_start(c);
+	} else if (errno == EINPROGRESS) {
+		c->state = ST_CONNECTING;
+	} else {
+		conn_connect_failed(c, errno);
+		return;
+	}
+	if (c->state == ST_CLOSED)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.events = conn_want(c);
+	ev.data.ptr = c;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1) {
+		conn_fail(c, OUT_ERROR, "epoll_ctl: %s", strerror(errno));
+		return;
+	}
+	c->events = ev.events;
+}
+
+static void
+on_connected(struct conn *c)
+{
+	socklen_t len = sizeof(int);
+	int e;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &len) == -1)
+		e = errno;
+	if (e != 0)
+		conn_connect_failed(c, e);
+	else
+		conn_start(c);
+}
+
+/*
+ * Send c's stream up to its limit until the socket is full (EAGAIN), which
+ * is what halfclose waits for before it reads.  The burst is bounded by the
+ * socket buffers: a server with back-pressure stops taking bytes while its
+ * echo waits for us, and we read nothing in here.
+ */
+static void
+on_writable(struct conn *c)
+{
+	size_t len;
+	ssize_t n;
+
+	while (c->sent < c->limit) {
+		len = c->limit - c->sent < CHUNK ? c->limit - c->sent : CHUNK;
+		stream_fill(c->id, c->sent, sbuf, len);
+		/* MSG_NOSIGNAL: a reset peer gives EPIPE, not SIGPIPE. */
+		n = send(c->fd, sbuf, len, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				c->stalled = true;
+				return;
+			}
+			conn_lost(c, "send", errno);
+			return;
+		}
+		c->sent += (uint64_t)n;
+		c->stalled = false;
+		c->t_progress = now_ns();
+	}
+	conn_maybe_shut(c);
+}
+
+/*
+ * Check that buf, just received, is c's stream from where the echo stands.
+ * A byte the server never got from us is a mismatch as much as a wrong one.
+ */
+static bool
+conn_verify(struct conn *c, const unsigned char *buf, size_t n)
+{
+	uint64_t pending = c->sent - c->rcvd;
+	size_t check = n < pending ? n : (size_t)pending;
+	size_t i;
+
+	stream_fill(c->id, c->rcvd, expect, check);
+	if (memcmp(buf, expect, check) != 0) {
+		for (i = 0; buf[i] == expect[i]; i++)
+			continue;
+		conn_fail(c, OUT_MISMATCH, "mismatch at byte %" PRIu64
+		    ": got 0x%02x, expected 0x%02x", c->rcvd + i, buf[i],
+		    expect[i]);
+		return false;
+	}
+	if (n > check) {
+		conn_fail(c, OUT_MISMATCH, "mismatch: %zu bytes came back "
+		    "beyond the %" PRIu64 " sent", n - check, c->sent);
+		return false;
+	}
+	return true;
+}
+
+/* A whole message came back: an echo round trip, or a hold. */
+static void
+message_done(struct conn *c)
+{
+	uint64_t now = now_ns();
+
+	hist_add((now - c->t_msg) / 1000);
+	messages++;
+	if (opt.mode == MODE_HOLD) {
+		conn_settle(c, OUT_OK);
+	} else if (c->limit < c->goal) {
+		c->limit += opt.size;
+		c->t_msg = now;
+	}
+}
+
+/*
+ * One recv() per wake-up: level-triggered epoll reports the socket again
+ * while data is left, and the other connections get their turn meanwhile.
+ */
+static void
+on_readable(struct conn *c)
+{
+	ssize_t n;
+
+	n = recv(c->fd, rbuf, sizeof rbuf, 0);
+	if (n == -1) {
+		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+			conn_lost(c, "recv", errno);
+		return;
+	}
+	if (n == 0) {
+		conn_lost(c, "recv", 0);
+		return;
+	}
+	if (!conn_verify(c, rbuf, (size_t)n))
+		return;
+	c->rcvd += (uint64_t)n;
+	bytes_ok += (uint64_t)n;
+	if ((opt.mode == MODE_ECHO || opt.mode == MODE_HOLD) &&
+	    c->outcome == OUT_PENDING && c->rcvd == c->limit)
+		message_done(c);
+	conn_maybe_shut(c);
+}
+
+/*
+ * reset: once the server has echoed at least one byte, it has accepted the
+ * connection and is busy with it, data in flight both ways (what a reset
+ * should hit).  Then close with SO_LINGER {1, 0}: close() drops what is
+ * queued and sends RST instead of FIN (socket(7)).
+ */
+static void
+conn_maybe_reset(struct conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (c->state != ST_OPEN || c->rcvd == 0)
+		return;
+	if (setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == -1) {
+		conn_fail(c, OUT_ERROR, "setsockopt SO_LINGER: %s",
+		    strerror(errno));
+		return;
+	}
+	conn_settle(c, OUT_OK);
+	conn_close(c);
+}
+
+static void
+conn_event(struct conn *c, uint32_t ev)
+{
+	if (c->state == ST_CONNECTING) {
+		on_connected(c);
+	} else {
+		if ((ev & EPOLLOUT) && c->state == ST_OPEN)
+			on_writable(c);
+		/*
+		 * EPOLLHUP and EPOLLERR are reported even when not asked for,
+		 * maybe with data still queued: recv() returns the data
+		 * first, then EOF or the error.
+		 */
+		if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+		    c->state != ST_CLOSED)
+			on_readable(c);
+	}
+	if (opt.mode == MODE_RESET)
+		conn_maybe_reset(c);
+	conn_update(c);
+}
+
+/*
+ * Signals arrive through a signalfd in the same epoll set as the sockets.
+ * They are blocked from the start, so one sent before loadgen waits for it
+ * (SIGUSR1 right after the "paused" line) stays pending in the kernel until
+ * read here: nothing is lost, no handler races with the loop, and waiting
+ * for a signal is the same epoll_wait() that watches sockets and the clock.
+ */
+static int
+signals_setup(void)
+{
+	sigset_t set;
+	int sfd;
+
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		err(1, "signal");
+	if (sigemptyset(&set) == -1 || sigaddset(&set, SIGUSR1) == -1 ||
+	    sigaddset(&set, SIGTERM) == -1 || sigaddset(&set, SIGINT) == -1)
+		err(1, "sigaddset");
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		err(1, "sigprocmask");
+	if ((sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		err(1, "signalfd");
+	return sfd;
+}
+
+static void
+on_signal(int sfd)
+{
+	struct signalfd_siginfo si;
+	ssize_t n;
+
+	for (;;) {
+		n = read(sfd, &si, sizeof si);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n == -1)
+			err(1, "read signalfd");
+		if (n != (ssize_t)sizeof si)
+			errx(1, "read signalfd: short read");
+		if (si.ssi_signo == SIGUSR1)
+			got_usr1 = true;
+		else
+			got_term = (int)si.ssi_signo;
+	}
+}
+
+/*
+ * slow, phase 1: a connection is done when it has sent everything or its
+ * send has made no progress for SLOW_STALL_NS.  Returns whether every open
+ * connection is done; *wake is lowered to the next moment to check.
+ */
+static bool
+slow_stalled(uint64_t now, uint64_t *wake)
+{
+	struct conn *c;
+	bool all = true;
+	unsigned i;
+
+	for (i = 0; i < opt.conns; i++) {
+		c = &conns[i];
+		if (c->state == ST_CLOSED || c->paused)
+			continue;
+		if (c->state == ST_OPEN && (c->sent == c->goal ||
+		    now - c->t_progress >= SLOW_STALL_NS)) {
+			c->paused = true;
+			conn_update(c);
+			continue;
+		}
+		all = false;
+		if (c->state == ST_OPEN &&
+		    c->t_progress + SLOW_STALL_NS < *wake)
+			*wake = c->t_progress + SLOW_STALL_NS;
+	}
+	return all;
+}
+
+/* Print a line that the driving script waits for, and flush it at once. */
+static void __attribute__((format(printf, 1, 2)))
+print_sync(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (fflush(stdout) == EOF)
+		err(1, "stdout");
+}
+
+/*
+ * The loop: check the clock and the signals, move to the next phase when
+ * every connection is ready for it, wait, dispatch, repeat.  *waited
+ * accumulates the time spent waiting for a signal, which is not traffic.
+ */
+static enum end
+run(int sfd, uint64_t deadline, uint64_t *waited)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	uint64_t now, wake, t_wait = 0, sent;
+	unsigned i;
+	int n;
+
+	for (;;) {
+		now = now_ns();
+		if (phase != PH_RUN && (now >= deadline || got_term ||
+		    got_usr1))
+			*waited += now - t_wait;
+		if (now >= deadline)
+			return phase == PH_HOLDING ? END_DONE : END_TIMEOUT;
+		if (got_term)
+			return phase == PH_HOLDING ? END_DONE : END_SIGNAL;
+		if (phase == PH_HOLDING && got_usr1)
+			return END_DONE;
+		if (phase == PH_PAUSED && got_usr1) {
+			got_usr1 = false;
+			phase = PH_RUN;
+			slow_resumed = true;
+			for (i = 0; i < opt.conns; i++) {
+				conn_maybe_shut(&conns[i]);
+				conn_update(&conns[i]);
+			}
+			continue;
+		}
+		wake = deadline;
+		if (phase == PH_RUN && count[OUT_PENDING] == 0) {
+			if (opt.mode != MODE_HOLD)
+				return END_DONE;
+			print_sync("hold held=%" PRIu64 " refused=%" PRIu64
+			    "\n", count[OUT_OK], count[OUT_REFUSED]);
+			phase = PH_HOLDING;
+			t_wait = now;
+			continue;
+		}
+		if (phase == PH_RUN && opt.mode == MODE_SLOW && !slow_resumed &&
+		    slow_stalled(now, &wake)) {
+			for (sent = 0, i = 0; i < opt.conns; i++)
+				sent += conns[i].sent;
+			print_sync("slow paused sent=%" PRIu64 "\n", sent);
+			phase = PH_PAUSED;
+			t_wait = now;
+			continue;
+		}
+
+		/* Round up, so as not to wake just before the moment. */
+		n = epoll_wait(epfd, evs, MAX_EVENTS,
+		    (int)((wake - now + NS_PER_MS - 1) / NS_PER_MS));
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			err(1, "epoll_wait");
+		}
+		for (i = 0; i < (unsigned)n; i++) {
+			if (evs[i].data.ptr == NULL)
+				on_signal(sfd);
+			else
+				conn_event(evs[i].data.ptr, evs[i].events);
+		}
+	}
+}
+
+/*
+ * Raise the soft limit on descriptors to the hard one: the tests open more
+ * than a thousand connections, past the usual soft limit of 1024.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		warn("getrlimit");
+		return;
+	}
+	if (rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		warn("setrlimit RLIMIT_NOFILE");
+}
+
+static void
+report(uint64_t ns)
+{
+	double secs = (double)ns / NS_PER_S;
+
+	if (secs <= 0)
+		secs = 1e-9;
+	printf("result mode=%s conns=%u ok=%" PRIu64 " refused=%" PRIu64
+	    " errors=%" PRIu64 " mismatches=%" PRIu64 " messages=%" PRIu64
+	    " bytes=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f mb_per_s=%.1f"
+	    " p50_us=%" PRIu64 " p99_us=%" PRIu64 "\n",
+	    mode_names[opt.mode], opt.conns, count[OUT_OK], count[OUT_REFUSED],
+	    count[OUT_ERROR], count[OUT_MISMATCH], messages, bytes_ok, secs,
+	    (double)messages / secs, (double)bytes_ok / secs / 1e6,
+	    hist_pct(50), hist_pct(99));
+	if (fflush(stdout) == EOF)
+		warn("stdout");
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct addrinfo hints, *ai;
+	struct epoll_event ev;
+	uint64_t t_start, t_end, waited = 0;
+	enum end end;
+	unsigned i;
+	int sfd, e;
+
+	parse_args(argc, argv);
+	raise_nofile();
+	sfd = signals_setup();
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((e = getaddrinfo(opt.host, opt.port, &hints, &ai)) != 0)
+		errx(1, "%s:%s: %s", opt.host, opt.port, gai_strerror(e));
+
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		err(1, "epoll_create1");
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev) == -1)
+		err(1, "epoll_ctl signalfd");
+	if ((conns = calloc(opt.conns, sizeof *conns)) == NULL)
+		err(1, "calloc");
+
+	if (!opt.quiet)
+		fprintf(stderr, "loadgen: %s: %u connection%s to %s:%s, "
+		    "time limit %" PRIu64 " s\n", mode_names[opt.mode],
+		    opt.conns, opt.conns == 1 ? "" : "s", opt.host, opt.port,
+		    opt.seconds);
+
+	/*
+	 * Open every connection up front (the servers listen with a backlog
+	 * of 4096), each going its own way from then on: a blocking server
+	 * serves one at a time and accepts the next only when one closes.
+	 */
+	t_start = now_ns();
+	count[OUT_PENDING] = opt.conns;
+	for (i = 0; i < opt.conns; i++) {
+		conns[i].fd = -1;
+		conns[i].id = i;
+		switch (opt.mode) {
+		case MODE_ECHO:
+			conns[i].goal = opt.messages * opt.size;
+			break;
+		case MODE_HOLD:
+		case MODE_RESET:
+			conns[i].goal = opt.size;
+			break;
+		default:
+			conns[i].goal = opt.bytes;
+			break;
+		}
+		conn_open(&conns[i], ai);
+	}
+	freeaddrinfo(ai);
+
+	end = run(sfd, t_start + opt.seconds * NS_PER_S, &waited);
+	t_end = now_ns();
+
+	/* Whatever is still open: held connections close with FIN. */
+	for (i = 0; i < opt.conns; i++) {
+		if (conns[i].outcome == OUT_PENDING)
+			conn_report(&conns[i], "unfinished: %" PRIu64 " of %"
+			    PRIu64 " bytes sent, %" PRIu64 " echoed",
+			    conns[i].sent, conns[i].goal, conns[i].rcvd);
+		conn_close(&conns[i]);
+	}
+	report(t_end - t_start - waited);
+	if (reports > MAX_REPORTS)
+		fprintf(stderr, "loadgen: %u more lines like these not shown\n",
+		    reports - MAX_REPORTS);
+	if (!opt.quiet && dropped > 0)
+		fprintf(stderr, "loadgen: the server closed %" PRIu64
+		    " held connection%s\n", dropped, dropped == 1 ? "" : "s");
+	if (end == END_TIMEOUT)
+		fprintf(stderr, "loadgen: timed out after %" PRIu64 " s\n",
+		    opt.seconds);
+	else if (end == END_SIGNAL)
+		fprintf(stderr, "loadgen: interrupted by %s\n",
+		    got_term == SIGINT ? "SIGINT" : "SIGTERM");
+
+	free(conns);
+	if (close(epfd) == -1 || close(sfd) == -1)
+		warn("close");
+	return end == END_DONE && count[OUT_ERROR] == 0 &&
+	    count[OUT_MISMATCH] == 0 ? 0 : 1;
+}

@@ -1,0 +1,35 @@
+/*
+ * net.h - the listening and the connecting socket, and addresses as text.
+ *
+ * Functions return -1 and set *why to a short reason (from strerror(3) or gai_strerror(3));
+ * the lab decides what a failure means. Nothing here exits.
+ */
+#ifndef IOMODELS_NET_H
+#define IOMODELS_NET_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Long enough for "[ffff:...:ffff]:65535". */
+#define NET_ADDRSTRLEN	64
+
+/*
+ * A TCP socket bound to host:port (port "0": the kernel picks one) and listening, with
+ * SO_REUSEADDR so a restarted server does not wait out TIME_WAIT. Blocking, like any new
+ * socket: a lab that wants a non-blocking one says so itself.
+ */
+int		 net_listen(const char *host, const char *port, const char **why);
+
+/*
+ * Print "listening on HOST:PORT" with the port the socket really has, on stdout, and flush it:
+ * tests and scripts wait for this line. Call it once the socket listens.
+ */
+int		 net_announce(int listen_fd);
+
+/* A blocking TCP socket connected to host:port. */
+int		 net_connect(const char *host, const char *port, const char **why);
+
+/* "127.0.0.1:54321" or "[::1]:54321" into buf (NET_ADDRSTRLEN bytes); returns buf. */
+const char	*net_addr_str(const struct sockaddr *sa, socklen_t len, char *buf);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * options.c - getopt(3) parsing with every number checked by strtol(3), never atoi(3):
+ * "-p 80x", "-p 70000" and "-m 0" are usage errors, not silently port 80, 4464 or 0.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "options.h"
+
+#define MAX_CONNS_LIMIT	1000000L
+
+/* Parse a whole decimal number in [min, max]; return 0, or -1 if s is anything else. */
+static int
+parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void
+server_usage(const struct server_opts *o, FILE *f)
+{
+	(void)fprintf(f,
+	    "usage: server [-H host] [-p port] [-m max_conns] [-q | -v] [-h]\n"
+	    "%s echo server: every byte a client sends comes back unchanged.\n"
+	    "  -H host       address to listen on (default %s)\n"
+	    "  -p port       port to listen on, 0 picks a free one (default %s)\n"
+	    "  -m max_conns  connections served at once; past it a new one is closed (default %ld)\n"
+	    "  -q            log errors only\n"
+	    "  -v            also log every event and every read and write\n"
+	    "  -h            show this help\n"
+	    "Prints \"listening on HOST:PORT\" when ready; SIGINT or SIGTERM stops it.\n",
+	    o->lab, o->host, o->port, o->max_conns);
+}
+
+static void
+client_usage(const struct client_opts *o, FILE *f)
+{
+	(void)fprintf(f,
+	    "usage: client [-H host] [-p port] [-q] [-h]\n"
+	    "%s echo client: copies stdin to the server and the echo to stdout.\n"
+	    "  -H host       server address (default %s)\n"
+	    "  -p port       server port (default %s)\n"
+	    "  -q            print nothing but errors\n"
+	    "  -h            show this help\n",
+	    o->lab, o->host, o->port);
+}
+
+/* A server may ask for port 0 (the kernel picks one); a client needs a real port. */
+static int
+port_ok(const char *s, long min)
+{
+	long v;
+
+	return parse_long(s, min, 65535, &v) == 0;
+}
+
+void
+server_opts_parse(struct server_opts *o, int argc, char *argv[])
+{
+	int ch;
+
+	while ((ch = getopt(argc, argv, ":H:p:m:qvh")) != -1) {
+		switch (ch) {
+		case 'H':
+			o->host = optarg;
+			break;
+		case 'p':
+			if (!port_ok(optarg, 0)) {
+				(void)fprintf(stderr, "%s: bad port '%s': want 0..65535\n",
+				    o->lab, optarg);
+				goto bad;
+			}
+			o->port = optarg;
+			break;
+		case 'm':
+			if (parse_long(optarg, 1, MAX_CONNS_LIMIT, &o->max_conns) == -1) {
+				(void)fprintf(stderr, "%s: bad max_conns '%s': want 1..%ld\n",
+				    o->lab, optarg, MAX_CONNS_LIMIT);
+				goto bad;
+			}
+			break;
+		case 'q':
+			o->verbosity = VERBOSITY_QUIET;
+			break;
+		case 'v':
+			o->verbosity = VERBOSITY_VERBOSE;
+			break;
+		case 'h':
+			server_usage(o, stdout);
+			exit(0);
+		case ':':
+			(void)fprintf(stderr, "%s: option -%c needs a value\n", o->lab, optopt);
+			goto bad;
+		default:
+			(void)fprintf(stderr, "%s: unknown option -%c\n", o->lab, optopt);
+			goto bad;
+		}
+	}
+	if (optind == argc)
+		return;
+	(void)fprintf(stderr, "%s: unexpected argument '%s'\n", o->lab, argv[optind]);
+bad:
+	server_usage(o, stderr);
+	exit(2);
+}
+
+void
+client_opts_parse(struct client_opts *o, int argc, char *argv[])
+{
+	int ch;
+
+	while ((ch = getopt(argc, argv, ":H:p:qh")) != -1) {
+		switch (ch) {
+		case 'H':
+			o->host = optarg;
+			break;
+		case 'p':
+			if (!port_ok(optarg, 1)) {
+				(void)fprintf(stderr, "%s: bad port '%s': want 1..65535\n",
+				    o->lab, optarg);
+				goto bad;
+			}
+			o->port = optarg;
+			break;
+		case 'q':
+			o->quiet = 1;
+			break;
+		case 'h':
+			client_usage(o, stdout);
+			exit(0);
+		case ':':
+			(void)fprintf(stderr, "%s: option -%c needs a value\n", o->lab, optopt);
+			goto bad;
+		default:
+			(void)fprintf(stderr, "%s: unknown option -%c\n", o->lab, optopt);
+			goto bad;
+		}
+	}
+	if (optind == argc)
+		return;
+	(void)fprintf(stderr, "%s: unexpected argument '%s'\n", o->lab, argv[optind]);
+bad:
+	client_usage(o, stderr);
+	exit(2);
+}
