@@ -1,0 +1,60 @@
+#!/usr/bin/env bats
+# 01-blocking: the iterative server. It passes every conformance case, one client at a time,
+# and the test that shows what blocking costs: the second client waits for the first.
+
+LAB=01-blocking
+load helpers/conformance
+
+setup_file() { conformance_setup_file; }
+teardown() { conformance_teardown; }
+
+@test "$LAB: a line and binary bytes echo through bash /dev/tcp" { conf_devtcp_echo; }
+@test "$LAB: client is byte-exact for 10 MiB from a regular file" { conf_client_file; }
+@test "$LAB: client is byte-exact for 10 MiB through a pipe" { conf_client_pipe; }
+@test "$LAB: client handles empty input and a typed line" { conf_client_small; }
+@test "$LAB: 50 concurrent clients each get their own bytes (one after another)" {
+	conf_concurrent_clients
+}
+@test "$LAB: clients leaving with FIN leave no fd behind" { conf_fin_cleanup; }
+@test "$LAB: clients resetting mid-echo leave no fd behind" { conf_reset_cleanup; }
+@test "$LAB: half-close: all bytes come back, then the server closes" { conf_half_close; }
+@test "$LAB: slow reader: memory stays bounded, all 8 MiB come back" {
+	conf_slow_reader serial
+}
+@test "$LAB: bad arguments exit 2 with usage; -h exits 0" { conf_bad_arguments; }
+@test "$LAB: port in use exits 1 naming host, port and reason" { conf_port_in_use; }
+@test "$LAB: SIGTERM lets the client go, exits 0, prints the summary" { conf_sigterm; }
+@test "$LAB: client reports refusal and a server that left, exit 1" { conf_client_errors; }
+@test "$LAB: -v logs every read and write; -q only errors" { conf_verbosity; }
+
+# The model's own behaviour: while the server is busy with one client, a second one is
+# connected (the kernel completed its handshake and holds it in the accept queue) but nobody
+# reads what it sends, until the first client leaves.
+@test "$LAB: the second client gets nothing until the first leaves" {
+	local a b line
+	start_server "$LAB"
+	exec {a}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'first\n' >&"$a"
+	IFS= read -r -t "$WAIT" line <&"$a"
+	[[ $line == first ]]
+
+	exec {b}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'second\n' >&"$b"
+	# A round trip with the first client: the server is in its read loop with it...
+	printf 'again\n' >&"$a"
+	IFS= read -r -t "$WAIT" line <&"$a"
+	[[ $line == again ]]
+	# ...the second one waits in the accept queue, nothing came back to it...
+	[[ $(accept_queue "$PORT") -eq 1 ]]
+	! read -r -t 0 <&"$b"
+	[[ $(grep -c accepted "$SERVER_ERR") -eq 1 ]]
+
+	# ...until the first leaves: then it is accepted and served.
+	exec {a}>&-
+	IFS= read -r -t "$WAIT" line <&"$b"
+	[[ $line == second ]]
+	exec {b}>&-
+	[[ $(accept_queue "$PORT") -eq 0 ]]
+	run awk '{ print $2 }' "$SERVER_ERR"
+	[[ ${lines[*]:0:3} == "accepted closed accepted" ]]
+}
