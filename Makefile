@@ -52,9 +52,9 @@ clean:
 
 need_bats = command -v $(BATS) >/dev/null 2>&1 || { \
 	echo "make: bats (bats-core) is not installed. Install it with one of:"; \
-	echo "    sudo apt-get install bats        # Debian, Ubuntu"; \
-	echo "    brew install bats-core           # macOS"; \
-	echo "    npm install -g bats              # anywhere with Node.js"; \
+	echo "    sudo apt-get install bats    (Debian, Ubuntu)"; \
+	echo "    brew install bats-core       (macOS)"; \
+	echo "    npm install -g bats          (anywhere with Node.js)"; \
 	exit 127; }
 
 # Anything else is a mistyped lab name: list the labs and suggest the closest one.

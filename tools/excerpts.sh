@@ -47,6 +47,11 @@ blocks() {
 check() {
 	local doc lineno file name block status=0 got want
 	for doc in "$@"; do
+		if [ ! -f "$doc" ]; then
+			echo "$doc: no such file"
+			status=1
+			continue
+		fi
 		while IFS=' ' read -r lineno file name; do
 			block=
 			while IFS= read -r got && [[ $got != '\0' ]]; do
