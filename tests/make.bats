@@ -14,7 +14,7 @@ setup_file() {
 		grep -v '^\.git/' | (cd "$ROOT" && tar -cf - -T -) | tar -C "$TREE" -xf -
 }
 
-mk() { (unset MAKEFLAGS MAKELEVEL MFLAGS; make -C "$TREE" --no-print-directory "$@"); }
+mk() { (unset MAKEFLAGS MAKELEVEL MFLAGS SANITIZE; make -C "$TREE" --no-print-directory "$@"); }
 
 @test "make: make NN-name builds the lab and points ./server and ./client at it" {
 	run mk 03-select
