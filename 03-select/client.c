@@ -123,7 +123,7 @@ run(int sock, unsigned long long *sent, unsigned long long *received)
 				*received += (unsigned long long)n;
 		}
 		if (FD_ISSET(STDOUT_FILENO, &wset))
-			(void)flush(STDOUT_FILENO, &down, "stdout");	/* blocking: never -1 */
+			(void)flush(STDOUT_FILENO, &down, "stdout");	/* -1: wait again */
 	}
 }
 /* end doc:client-loop */

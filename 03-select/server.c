@@ -82,13 +82,15 @@ conn_open(int listen_fd)
 	fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1) {
 		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
-			return;		/* the client left before we got to it: nothing to do */
+			return;		/* nothing to accept after all (see main) */
 		/*
 		 * EMFILE, ENFILE, ENOBUFS, ENOMEM: the client stays in the queue and the
 		 * listening socket stays readable, so selecting on it again would return at
-		 * once, for ever. Stop watching it until a connection closes.
+		 * once, for ever. Stop watching it until a connection closes, or a second
+		 * has passed (the descriptors may be another process's: ENFILE).
 		 */
-		log_error("accept: %s; not accepting until a connection closes", strerror(errno));
+		log_error("accept: %s; pausing accept until a connection closes or 1 s passes",
+		    strerror(errno));
 		accept_paused = true;
 		return;
 	}
@@ -220,11 +222,10 @@ serve(int listen_fd, const sigset_t *wait_mask)
 		/*
 		 * 2. Wait. pselect() unblocks SIGINT/SIGTERM only while it sleeps, so a signal
 		 * that arrived after the test of sig_stop above interrupts it (EINTR) instead of
-		 * being missed. With accept paused and no connection left to close, retry
-		 * accept once a second.
+		 * being missed. While accept is paused, wake after a second to retry it.
 		 */
-		ready = pselect(nfds, &rset, &wset, NULL,
-		    accept_paused && nconns == 0 ? &retry : NULL, wait_mask);
+		ready = pselect(nfds, &rset, &wset, NULL, accept_paused ? &retry : NULL,
+		    wait_mask);
 		if (ready == -1) {
 			if (errno == EINTR)
 				continue;
@@ -281,9 +282,9 @@ main(int argc, char *argv[])
 	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
 		errx(1, "cannot listen on %s:%s: %s", opts.host, opts.port, why);
 	/*
-	 * Non-blocking: a client that connects and resets before we call accept() leaves the
-	 * listening socket reported readable with nothing to accept; a blocking accept() would
-	 * then stall every client until the next connection (UNP 16.6).
+	 * Non-blocking: readiness is a hint. If the connection is gone by the time we call
+	 * accept() (taken by another process sharing the socket, or on BSD systems reset by the
+	 * client, UNP 16.6), a blocking accept() would stall every client until the next one.
 	 */
 	if (set_nonblocking(listen_fd) == -1)
 		err(1, "set_nonblocking");

@@ -12,20 +12,32 @@
 
 #include "net.h"
 
-int
-net_listen(const char *host, const char *port, const char **why)
+/* The TCP addresses host:port stands for; 0, or -1 with *why set. */
+static int
+resolve(const char *host, const char *port, int flags, struct addrinfo **res, const char **why)
 {
-	struct addrinfo hints, *res, *ai;
-	int fd = -1, rc, one = 1, saved;
+	struct addrinfo hints;
+	int rc;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+	hints.ai_flags = flags;
+	if ((rc = getaddrinfo(host, port, &hints, res)) != 0) {
 		*why = gai_strerror(rc);
 		return -1;
 	}
+	return 0;
+}
+
+int
+net_listen(const char *host, const char *port, const char **why)
+{
+	struct addrinfo *res, *ai;
+	int fd = -1, one = 1, saved;
+
+	if (resolve(host, port, AI_PASSIVE, &res, why) == -1)
+		return -1;
 	/* Try each address the name resolves to; keep the errno of the last failure. */
 	saved = EADDRNOTAVAIL;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -66,16 +78,11 @@ net_announce(int listen_fd)
 int
 net_connect(const char *host, const char *port, const char **why)
 {
-	struct addrinfo hints, *res, *ai;
-	int fd = -1, rc, saved;
+	struct addrinfo *res, *ai;
+	int fd = -1, saved;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		*why = gai_strerror(rc);
+	if (resolve(host, port, 0, &res, why) == -1)
 		return -1;
-	}
 	saved = ECONNREFUSED;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);

@@ -65,6 +65,44 @@ port_ok(const char *s, long min)
 	return parse_long(s, min, 65535, &v) == 0;
 }
 
+/*
+ * The options every program has: -H, -p, and what getopt reports as a missing value (':') or
+ * an unknown option ('?'). Returns 0 when ch was handled, -1 when it is a usage error.
+ */
+static int
+shared_option(int ch, const char *lab, const char **host, const char **port, long min_port)
+{
+	switch (ch) {
+	case 'H':
+		*host = optarg;
+		return 0;
+	case 'p':
+		if (!port_ok(optarg, min_port)) {
+			(void)fprintf(stderr, "%s: bad port '%s': want %ld..65535\n",
+			    lab, optarg, min_port);
+			return -1;
+		}
+		*port = optarg;
+		return 0;
+	case ':':
+		(void)fprintf(stderr, "%s: option -%c needs a value\n", lab, optopt);
+		return -1;
+	default:
+		(void)fprintf(stderr, "%s: unknown option -%c\n", lab, optopt);
+		return -1;
+	}
+}
+
+/* Neither program takes operands. */
+static int
+no_operands(const char *lab, int argc, char *argv[])
+{
+	if (optind == argc)
+		return 0;
+	(void)fprintf(stderr, "%s: unexpected argument '%s'\n", lab, argv[optind]);
+	return -1;
+}
+
 void
 server_opts_parse(struct server_opts *o, int argc, char *argv[])
 {
@@ -72,17 +110,6 @@ server_opts_parse(struct server_opts *o, int argc, char *argv[])
 
 	while ((ch = getopt(argc, argv, ":H:p:m:qvh")) != -1) {
 		switch (ch) {
-		case 'H':
-			o->host = optarg;
-			break;
-		case 'p':
-			if (!port_ok(optarg, 0)) {
-				(void)fprintf(stderr, "%s: bad port '%s': want 0..65535\n",
-				    o->lab, optarg);
-				goto bad;
-			}
-			o->port = optarg;
-			break;
 		case 'm':
 			if (parse_long(optarg, 1, MAX_CONNS_LIMIT, &o->max_conns) == -1) {
 				(void)fprintf(stderr, "%s: bad max_conns '%s': want 1..%ld\n",
@@ -99,17 +126,13 @@ server_opts_parse(struct server_opts *o, int argc, char *argv[])
 		case 'h':
 			server_usage(o, stdout);
 			exit(0);
-		case ':':
-			(void)fprintf(stderr, "%s: option -%c needs a value\n", o->lab, optopt);
-			goto bad;
 		default:
-			(void)fprintf(stderr, "%s: unknown option -%c\n", o->lab, optopt);
-			goto bad;
+			if (shared_option(ch, o->lab, &o->host, &o->port, 0) == -1)
+				goto bad;
 		}
 	}
-	if (optind == argc)
+	if (no_operands(o->lab, argc, argv) == 0)
 		return;
-	(void)fprintf(stderr, "%s: unexpected argument '%s'\n", o->lab, argv[optind]);
 bad:
 	server_usage(o, stderr);
 	exit(2);
@@ -122,34 +145,19 @@ client_opts_parse(struct client_opts *o, int argc, char *argv[])
 
 	while ((ch = getopt(argc, argv, ":H:p:qh")) != -1) {
 		switch (ch) {
-		case 'H':
-			o->host = optarg;
-			break;
-		case 'p':
-			if (!port_ok(optarg, 1)) {
-				(void)fprintf(stderr, "%s: bad port '%s': want 1..65535\n",
-				    o->lab, optarg);
-				goto bad;
-			}
-			o->port = optarg;
-			break;
 		case 'q':
 			o->quiet = 1;
 			break;
 		case 'h':
 			client_usage(o, stdout);
 			exit(0);
-		case ':':
-			(void)fprintf(stderr, "%s: option -%c needs a value\n", o->lab, optopt);
-			goto bad;
 		default:
-			(void)fprintf(stderr, "%s: unknown option -%c\n", o->lab, optopt);
-			goto bad;
+			if (shared_option(ch, o->lab, &o->host, &o->port, 1) == -1)
+				goto bad;
 		}
 	}
-	if (optind == argc)
+	if (no_operands(o->lab, argc, argv) == 0)
 		return;
-	(void)fprintf(stderr, "%s: unexpected argument '%s'\n", o->lab, argv[optind]);
 bad:
 	client_usage(o, stderr);
 	exit(2);
