@@ -71,3 +71,19 @@ mk() { (unset MAKEFLAGS MAKELEVEL MFLAGS SANITIZE; make -C "$TREE" --no-print-di
 	mk clean
 	[[ ! -e $TREE/03-select/server && ! -e $TREE/bench/loadgen && ! -L $TREE/server ]]
 }
+
+# make trace: the server under strace while its client echoes; the calls that show the model.
+@test "make: make trace shows each model's system calls" {
+	command -v strace >/dev/null || skip "strace is not installed (.ci/run installs it)"
+	run mk -s trace LAB=03-select
+	[[ $status -eq 0 ]] || { echo "$output" >&2; return 1; }
+	[[ $output == *"pselect6("* && $output == *"accept4("* ]]
+	[[ $output == *'read('*', "hello\nworld\n", 16384)'*'= 12'* ]]
+	[[ $output == *'write('*', "hello\nworld\n", 12) '*'= 12'* ]]
+	run mk -s trace LAB=01-blocking
+	[[ $status -eq 0 ]]
+	[[ $output == *"accept("* && $output == *'read('*', "hello\nworld\n", 16384)'*'= 12'* ]]
+	[[ $output != *"pselect6("* ]]
+	run mk -s trace
+	[[ $status -ne 0 && $output == *"usage: make trace LAB="* ]]
+}
