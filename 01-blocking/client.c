@@ -72,10 +72,10 @@ echo_stdin(int sock, unsigned long long *sent)
 			err(1, "stdin");
 		}
 		if (write_all(sock, buf, (size_t)n) == -1)	/* send the chunk... */
-			err(1, "send");
+			err(1, "send to server");
 		got = read_full(sock, buf, (size_t)n);		/* ...and wait for all of it */
 		if (got == -1)
-			err(1, "receive");
+			err(1, "receive from server");
 		if (write_all(STDOUT_FILENO, buf, (size_t)got) == -1)
 			err(1, "stdout");
 		*sent += (unsigned long long)n;
@@ -120,7 +120,7 @@ main(int argc, char *argv[])
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			err(1, "receive");
+			err(1, "receive from server");
 		}
 		if (write_all(STDOUT_FILENO, buf, (size_t)n) == -1)
 			err(1, "stdout");

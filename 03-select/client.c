@@ -107,7 +107,7 @@ run(int sock, unsigned long long *sent, unsigned long long *received)
 
 		if (FD_ISSET(STDIN_FILENO, &rset) && fill(STDIN_FILENO, &up, "stdin") == 0)
 			stdin_eof = true;
-		if (FD_ISSET(sock, &wset) && (n = flush(sock, &up, "send")) > 0)
+		if (FD_ISSET(sock, &wset) && (n = flush(sock, &up, "send to server")) > 0)
 			*sent += (unsigned long long)n;
 		if (stdin_eof && conn_buf_empty(&up) && !shut) {
 			/* All input is sent: half-close, so the server sees EOF. */
@@ -116,7 +116,7 @@ run(int sock, unsigned long long *sent, unsigned long long *received)
 			shut = true;
 		}
 		if (FD_ISSET(sock, &rset)) {
-			n = fill(sock, &down, "receive");
+			n = fill(sock, &down, "receive from server");
 			if (n == 0)
 				server_eof = true;
 			else if (n > 0)

@@ -48,12 +48,16 @@ start_server() {
 	shift
 	SERVER_OUT=$BATS_TEST_TMPDIR/server$n.out
 	SERVER_ERR=$BATS_TEST_TMPDIR/server$n.err
-	if [[ -n ${SERVER_NOFILE:-} ]]; then
-		(ulimit -n "$SERVER_NOFILE" && exec "$ROOT/$lab/server" -p 0 "$@") \
-			>"$SERVER_OUT" 2>"$SERVER_ERR" </dev/null 3>&- &
-	else
-		"$ROOT/$lab/server" -p 0 "$@" >"$SERVER_OUT" 2>"$SERVER_ERR" </dev/null 3>&- &
-	fi
+	# The subshell becomes the server (exec), so $! is the server's PID. It starts with
+	# only fds 0-2, as from a terminal: what bats has open is not the server's business, and
+	# would shift the descriptor numbers the tests reason about.
+	(
+		close_fds
+		if [[ -n ${SERVER_NOFILE:-} ]]; then
+			ulimit -n "$SERVER_NOFILE" || exit 1
+		fi
+		exec "$ROOT/$lab/server" -p 0 "$@"
+	) >"$SERVER_OUT" 2>"$SERVER_ERR" </dev/null &
 	SERVER_PID=$!
 	BG_PIDS+=("$SERVER_PID")
 	if ! wait_for "$WAIT" listening_or_dead "$SERVER_PID" "$SERVER_OUT"; then
@@ -66,6 +70,16 @@ start_server() {
 		cat "$SERVER_OUT" "$SERVER_ERR" >&2
 		return 1
 	fi
+}
+
+# Close every descriptor above 2 in this (sub)shell.
+close_fds() {
+	local f
+	for f in /proc/"$BASHPID"/fd/*; do
+		f=${f##*/}
+		((f > 2)) && eval "exec $f>&-"
+	done
+	return 0
 }
 
 listening_or_dead() {
