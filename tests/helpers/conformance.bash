@@ -55,6 +55,7 @@ conf_client_small() {
 conf_concurrent_clients() {
 	local i pids=()
 	start_server "$LAB"
+	snapshot
 	for i in $(seq 50); do
 		random_file "$BATS_TEST_TMPDIR/in$i" 65536
 	done
@@ -70,6 +71,7 @@ conf_concurrent_clients() {
 		cmp "$BATS_TEST_TMPDIR/in$i" "$BATS_TEST_TMPDIR/out$i"
 	done
 	[[ $(grep -c 'accepted' "$SERVER_ERR") -eq 50 ]]
+	assert_baseline
 }
 
 # Clients that leave politely (FIN): fds (threads, children) return to the baseline.
@@ -102,9 +104,11 @@ conf_reset_cleanup() {
 # back, then the server closes (loadgen checks both, and the bytes).
 conf_half_close() {
 	start_server "$LAB"
+	snapshot
 	run loadgen halfclose -b 1M
 	[[ $status -eq 0 ]] || { echo "$output" >&2; return 1; }
 	[[ $(result_field bytes "$output") -eq 1048576 ]]
+	assert_baseline
 }
 
 # A client sends 8 MiB and does not read. The server's memory stays bounded (its buffer is
@@ -114,6 +118,7 @@ conf_half_close() {
 conf_slow_reader() {
 	local serial=${1:-} rss_before rss_paused lg
 	start_server "$LAB"
+	snapshot
 	tcp_echo "$PORT" warm-up
 	rss_before=$(rss_kb "$SERVER_PID")
 	lg=$BATS_TEST_TMPDIR/slow.out
@@ -127,12 +132,14 @@ conf_slow_reader() {
 	kill -USR1 "$BG_PID"
 	wait "$BG_PID" || { cat "$lg" >&2; return 1; }
 	[[ $(result_field bytes "$(cat "$lg")") -eq 8388608 ]]
+	assert_baseline
 }
 
 # Past -m connections, a new one is accepted and closed at once, with a log line.
 conf_max_conns() {
 	local lg=$BATS_TEST_TMPDIR/hold.out
 	start_server "$LAB" -m 3
+	snapshot
 	bg "$LOADGEN" -q -p "$PORT" -t "$WAIT" -c 5 hold >"$lg"
 	wait_for "$WAIT" grep -q '^hold ' "$lg"
 	grep -q '^hold held=3 refused=2$' "$lg" || { cat "$lg" >&2; return 1; }
@@ -140,6 +147,7 @@ conf_max_conns() {
 	kill -USR1 "$BG_PID"
 	wait "$BG_PID"
 	tcp_echo "$PORT" "room again"
+	assert_baseline
 }
 
 # Bad arguments: exit 2 and the usage on stderr. -h: the usage on stdout, exit 0.
