@@ -23,7 +23,7 @@ teardown() { conformance_teardown; }
 @test "$LAB: past -m, a new connection is closed at once with a log line" { conf_max_conns; }
 @test "$LAB: bad arguments exit 2 with usage; -h exits 0" { conf_bad_arguments; }
 @test "$LAB: port in use exits 1 naming host, port and reason" { conf_port_in_use; }
-@test "$LAB: SIGTERM lets the client go, exits 0, prints the summary" { conf_sigterm; }
+@test "$LAB: SIGTERM or SIGINT lets the client go, exits 0, prints the summary" { conf_sigterm; }
 @test "$LAB: client reports refusal and a server that left, exit 1" { conf_client_errors; }
 @test "$LAB: -v logs every read and write; -q only errors" { conf_verbosity; }
 

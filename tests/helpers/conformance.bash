@@ -183,7 +183,7 @@ conf_port_in_use() {
 	[[ $status -eq 1 && $stderr == *"192.0.2.1:0"*"Cannot assign requested address"* ]]
 }
 
-# SIGTERM with a client connected: the client is let go, exit 0, one summary line.
+# SIGTERM with a client connected: the client is let go, exit 0, one summary line. SIGINT too.
 conf_sigterm() {
 	local fd rest
 	start_server "$LAB"
@@ -201,6 +201,14 @@ conf_sigterm() {
 	grep -q '^summary: served 2 connections, echoed 8 bytes, peak [12] concurrent$' \
 		"$SERVER_OUT" || { cat "$SERVER_OUT" >&2; return 1; }
 	[[ $(grep -c '^summary:' "$SERVER_OUT") -eq 1 ]]
+
+	# SIGINT (Ctrl-C) stops it the same way.
+	start_server "$LAB"
+	tcp_echo "$PORT" "three"
+	wait_idle "$SERVER_PID"
+	stop_server "$SERVER_PID" INT
+	[[ $SERVER_STATUS -eq 0 ]]
+	grep -q '^summary: served 1 connections, echoed 6 bytes, peak 1 concurrent$' "$SERVER_OUT"
 }
 
 # The client: a refused connection and a server that goes away are one clear line, exit 1.

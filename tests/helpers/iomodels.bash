@@ -86,10 +86,10 @@ listening_or_dead() {
 	grep -q '^listening on ' "$2" || ! kill -0 "$1" 2>/dev/null
 }
 
-# stop_server [PID]: SIGTERM, then wait for the exit; sets SERVER_STATUS.
+# stop_server [PID [SIGNAL]]: SIGTERM (or SIGNAL), then wait for the exit; sets SERVER_STATUS.
 stop_server() {
-	local pid=${1:-$SERVER_PID}
-	kill -TERM "$pid"
+	local pid=${1:-$SERVER_PID} sig=${2:-TERM}
+	kill -"$sig" "$pid"
 	wait_for "$WAIT" is_gone "$pid" || return 1
 	SERVER_STATUS=0
 	wait "$pid" || SERVER_STATUS=$?
