@@ -186,10 +186,11 @@ conn_close(struct conn *c, const char *why)
 
 /*
  * The whole model: 1. derive from each connection's buffer what to wait for, 2. sleep in
- * pselect() until something is ready, 3. do the ready reads and writes.
+ * pselect() until something is ready, 3. do the ready reads and writes. Returns 0 when a
+ * signal asked it to stop, -1 if pselect() itself failed.
  */
 /* doc:serve */
-static void
+static int
 serve(int listen_fd, const sigset_t *wait_mask)
 {
 	fd_set rset, wset;
@@ -230,7 +231,7 @@ serve(int listen_fd, const sigset_t *wait_mask)
 			if (errno == EINTR)
 				continue;
 			log_error("pselect: %s", strerror(errno));
-			break;
+			return -1;
 		}
 		log_trace("pselect: %d ready", ready);
 		if (ready == 0)
@@ -256,6 +257,7 @@ serve(int listen_fd, const sigset_t *wait_mask)
 				conn_close(c, why);
 		}
 	}
+	return 0;
 }
 /* end doc:serve */
 
@@ -271,7 +273,7 @@ main(int argc, char *argv[])
 	};
 	sigset_t wait_mask;
 	const char *why;
-	int listen_fd, fd;
+	int listen_fd, fd, status;
 
 	server_opts_parse(&opts, argc, argv);
 	log_init(LAB, opts.verbosity);
@@ -293,7 +295,7 @@ main(int argc, char *argv[])
 	if (net_announce(listen_fd) == -1)
 		err(1, "stdout");
 
-	serve(listen_fd, &wait_mask);
+	status = serve(listen_fd, &wait_mask) == 0 ? 0 : 1;
 
 	/* Stop accepting first, then let every client go. */
 	(void)close(listen_fd);
@@ -301,5 +303,5 @@ main(int argc, char *argv[])
 		if (conns[fd].open)
 			conn_close(&conns[fd], "server stopping");
 	stats_print(&stats);
-	return 0;
+	return status;
 }
