@@ -36,8 +36,10 @@ conf_client_file() {
 	cmp "$RANDOM_10M" "$BATS_TEST_TMPDIR/out"
 }
 
-# The same through a pipe, which delivers the input in pieces of any size.
+# The same through a pipe, which delivers the input in pieces of any size. pipefail: the
+# client's exit status counts as much as what it printed.
 conf_client_pipe() {
+	set -o pipefail
 	start_server "$LAB"
 	cat "$RANDOM_10M" | "$ROOT/$LAB/client" -q -p "$PORT" | cmp - "$RANDOM_10M"
 }
