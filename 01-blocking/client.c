@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "client.h"
 #include "io.h"
 #include "log.h"
 #include "options.h"
@@ -32,11 +33,11 @@
 #define DEFAULT_PORT	"9001"
 
 /*
- * Read exactly len bytes into buf. Returns len, fewer if the server closed first, or -1 with
- * errno set.
+ * Read up to len bytes into buf, until len came or the server closed or reset the
+ * connection. Returns how many came; *error is 0 after EOF or a full read, else the errno.
  */
-static ssize_t
-read_full(int fd, char *buf, size_t len)
+static size_t
+read_full(int fd, char *buf, size_t len, int *error)
 {
 	size_t got = 0;
 	ssize_t n;
@@ -48,19 +49,21 @@ read_full(int fd, char *buf, size_t len)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			return -1;
+			*error = errno;
+			break;
 		}
 		got += (size_t)n;
 	}
-	return (ssize_t)got;
+	return got;
 }
 
 /* doc:stop-and-wait */
 static void
-echo_stdin(int sock, unsigned long long *sent)
+echo_stdin(int sock, struct client_end *end)
 {
-	char buf[CONN_BUF_SIZE];
-	ssize_t n, got;
+	char buf[IO_SIZE];
+	size_t got;
+	ssize_t n;
 
 	for (;;) {
 		n = read(STDIN_FILENO, buf, sizeof(buf));	/* sleeps until input */
@@ -71,21 +74,23 @@ echo_stdin(int sock, unsigned long long *sent)
 				continue;
 			err(1, "stdin");
 		}
-		if (write_all(sock, buf, (size_t)n) == -1)	/* send the chunk... */
-			err(1, "send to server");
-		got = read_full(sock, buf, (size_t)n);		/* ...and wait for all of it */
-		if (got == -1)
-			err(1, "receive from server");
-		if (write_all(STDOUT_FILENO, buf, (size_t)got) == -1)
+		if (write_all(sock, buf, (size_t)n) == -1) {	/* send the chunk... */
+			end->error = errno;			/* EPIPE: the server left */
+			return;
+		}
+		end->sent += (unsigned long long)n;
+		got = read_full(sock, buf, (size_t)n, &end->error); /* ...wait for all of it */
+		if (write_all(STDOUT_FILENO, buf, got) == -1)	/* what came back, even if short */
 			err(1, "stdout");
-		*sent += (unsigned long long)n;
-		if (got < n)
-			errx(1, "server closed the connection after echoing %llu of %llu bytes",
-			    *sent - (unsigned long long)(n - got), *sent);
+		end->received += got;
+		if (got < (size_t)n)
+			return;			/* the server closed or reset the connection */
 	}
 	/* EOF on stdin: tell the server there is no more (it sees EOF and closes). */
 	if (shutdown(sock, SHUT_WR) == -1)
-		err(1, "shutdown");
+		end->error = errno;		/* ENOTCONN: the server reset it meanwhile */
+	else
+		end->shut = true;
 }
 /* end doc:stop-and-wait */
 
@@ -97,36 +102,43 @@ main(int argc, char *argv[])
 		.host = "127.0.0.1",
 		.port = DEFAULT_PORT,
 	};
-	unsigned long long sent = 0, extra = 0;
-	char buf[CONN_BUF_SIZE];
+	struct client_end end = { 0 };
+	char buf[IO_SIZE], name[NET_NAMESTRLEN];
 	const char *why;
 	ssize_t n;
 	int sock;
 
 	client_opts_parse(&opts, argc, argv);
-	log_init(LAB, opts.quiet ? VERBOSITY_QUIET : VERBOSITY_NORMAL);
+	log_init(LAB " client", opts.quiet ? VERBOSITY_QUIET : VERBOSITY_NORMAL);
+	if (std_fds_open() == -1)
+		err(1, "/dev/null");
 	/* A server that resets us must give an error message (EPIPE), not a silent death. */
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		err(1, "signal");
 
+	net_name(opts.host, opts.port, name);
 	if ((sock = net_connect(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot connect to %s:%s: %s", opts.host, opts.port, why);
-	log_event("connected to %s:%s", opts.host, opts.port);
+		errx(1, "cannot connect to %s: %s", name, why);
+	log_event("connected to %s", name);
 
-	echo_stdin(sock, &sent);
+	echo_stdin(sock, &end);
 
-	/* Everything was echoed; anything more before the server's EOF is not ours, but show it. */
+	/*
+	 * Read until the server closes: after our half-close it is its EOF; after a failure,
+	 * whatever it sent before it went away, written out before the verdict.
+	 */
 	while ((n = read(sock, buf, sizeof(buf))) != 0) {
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			err(1, "receive from server");
+			if (end.error == 0)
+				end.error = errno;
+			break;
 		}
 		if (write_all(STDOUT_FILENO, buf, (size_t)n) == -1)
 			err(1, "stdout");
-		extra += (unsigned long long)n;
+		end.received += (unsigned long long)n;
 	}
 	(void)close(sock);	/* the process exits next; nothing left to flush */
-	log_event("done: sent %llu bytes, received %llu bytes", sent, sent + extra);
-	return 0;
+	return client_finish(&end);
 }

@@ -45,17 +45,17 @@ static struct stats stats;
 static const char *
 echo_client(int fd)
 {
-	char buf[CONN_BUF_SIZE];
+	char buf[IO_SIZE];
 	ssize_t n;
 
-	for (;;) {
+	while (!sig_stop) {
 		n = read(fd, buf, sizeof(buf));		/* sleeps until data, EOF or error */
 		if (n == 0)
 			return "peer closed";		/* EOF: every byte was echoed */
 		if (n == -1) {
-			if (errno == EINTR && !sig_stop)
-				continue;
-			return errno == EINTR ? "server stopping" : strerror(errno);
+			if (errno == EINTR)
+				continue;		/* a signal: the loop tests sig_stop */
+			return strerror(errno);
 		}
 		log_trace("fd %d: read %zd bytes", fd, n);
 		/*
@@ -68,6 +68,7 @@ echo_client(int fd)
 		log_trace("fd %d: wrote %zd bytes", fd, n);
 		stats_echoed(&stats, (size_t)n);
 	}
+	return "server stopping";
 }
 /* end doc:echo-client */
 
@@ -118,21 +119,26 @@ main(int argc, char *argv[])
 		.max_conns = 1,
 		.verbosity = VERBOSITY_NORMAL,
 	};
+	char name[NET_NAMESTRLEN];
 	const char *why;
 	int listen_fd;
 
 	server_opts_parse(&opts, argc, argv);
 	log_init(LAB, opts.verbosity);
+	if (std_fds_open() == -1)
+		err(1, "/dev/null");
 
 	/*
-	 * No wait mask: the blocking calls cannot unblock signals atomically the way pselect()
-	 * does, so a SIGTERM that lands between the test of sig_stop and accept() is only seen
-	 * when the next client arrives. 03-select closes that window.
+	 * A signal interrupts the call the server sleeps in (EINTR), and every loop tests
+	 * sig_stop after every call, so one SIGTERM stops it, idle or busy. One window stays
+	 * open: a SIGTERM that lands between a test of sig_stop and the next blocking call is
+	 * only seen when that call returns for another reason. An event loop closes it
+	 * (03-select); a blocking call has no way to (docs/01-blocking.md).
 	 */
 	if (sig_setup(NULL) == -1)
 		err(1, "signal set-up");
 	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot listen on %s:%s: %s", opts.host, opts.port, why);
+		errx(1, "cannot listen on %s: %s", net_name(opts.host, opts.port, name), why);
 	if (net_announce(listen_fd) == -1)
 		err(1, "stdout");
 

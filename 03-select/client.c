@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "client.h"
 #include "io.h"
 #include "log.h"
 #include "net.h"
@@ -34,53 +35,50 @@
 #define LAB		"03-select"
 #define DEFAULT_PORT	"9003"
 
-/*
- * Move what fd has into b. Returns the byte count, 0 at EOF, or -1 when there was nothing
- * after all (EAGAIN, EINTR); other errors end the client.
- */
+/* Move what fd has into b: the byte count, 0 at EOF, or -1 with errno set. */
 static ssize_t
-fill(int fd, struct conn_buf *b, const char *what)
+fill(int fd, struct conn_buf *b)
 {
 	size_t room;
 	char *p = conn_buf_space(b, &room);
 	ssize_t n = read(fd, p, room);
 
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return -1;
-		err(1, "%s", what);
-	}
-	conn_buf_fill(b, (size_t)n);
+	if (n > 0)
+		conn_buf_fill(b, (size_t)n);
 	return n;
 }
 
-/* Move what b holds to fd, as much as fits. Returns the byte count, -1 as for fill(). */
+/* Move what b holds to fd, as much as fits: the byte count, or -1 with errno set. */
 static ssize_t
-flush(int fd, struct conn_buf *b, const char *what)
+flush(int fd, struct conn_buf *b)
 {
 	size_t len;
 	char *p = conn_buf_pending(b, &len);
 	ssize_t n = write(fd, p, len);
 
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return -1;
-		err(1, "%s", what);
-	}
-	conn_buf_drain(b, (size_t)n);
+	if (n > 0)
+		conn_buf_drain(b, (size_t)n);
 	return n;
 }
 
+/* After -1 from fill() or flush(): nothing to do now, try again after the next select(). */
+static bool
+again(void)
+{
+	return errno == EAGAIN || errno == EINTR;
+}
+
 /*
- * Copy stdin to the server and its echo to stdout until the server closes. Returns true if
- * all of stdin had been sent and the sending side shut down by then.
+ * Copy stdin to the server and its echo to stdout until the server closes; *end records what
+ * went through and how it ended. A failure on the socket stops the sending side only: what
+ * the server sent before it went away is still read and written out.
  */
 /* doc:client-loop */
-static bool
-run(int sock, unsigned long long *sent, unsigned long long *received)
+static void
+run(int sock, struct client_end *end)
 {
 	static struct conn_buf up, down;	/* stdin -> server, server -> stdout */
-	bool stdin_eof = false, shut = false, server_eof = false;
+	bool stdin_eof = false, server_eof = false;
 	fd_set rset, wset;
 	ssize_t n;
 
@@ -97,7 +95,7 @@ run(int sock, unsigned long long *sent, unsigned long long *received)
 		if (!conn_buf_empty(&down))
 			FD_SET(STDOUT_FILENO, &wset);
 		if (server_eof && conn_buf_empty(&down))
-			return shut;	/* the server closed and stdout has it all */
+			return;		/* the server closed and stdout has it all */
 
 		if (select(sock + 1, &rset, &wset, NULL, NULL) == -1) {
 			if (errno == EINTR)
@@ -105,25 +103,40 @@ run(int sock, unsigned long long *sent, unsigned long long *received)
 			err(1, "select");
 		}
 
-		if (FD_ISSET(STDIN_FILENO, &rset) && fill(STDIN_FILENO, &up, "stdin") == 0)
-			stdin_eof = true;
-		if (FD_ISSET(sock, &wset) && (n = flush(sock, &up, "send to server")) > 0)
-			*sent += (unsigned long long)n;
-		if (stdin_eof && conn_buf_empty(&up) && !shut) {
+		if (FD_ISSET(STDIN_FILENO, &rset) && (n = fill(STDIN_FILENO, &up)) <= 0) {
+			if (n == -1 && !again())
+				err(1, "stdin");
+			stdin_eof = n == 0;
+		}
+		if (FD_ISSET(sock, &wset)) {
+			if ((n = flush(sock, &up)) > 0) {
+				end->sent += (unsigned long long)n;
+			} else if (!again()) {
+				/* The server is gone (EPIPE, ECONNRESET): send no more. */
+				end->error = errno;
+				stdin_eof = true;
+				conn_buf_init(&up);
+			}
+		}
+		if (stdin_eof && conn_buf_empty(&up) && !end->shut && end->error == 0) {
 			/* All input is sent: half-close, so the server sees EOF. */
 			if (shutdown(sock, SHUT_WR) == -1)
-				err(1, "shutdown");
-			shut = true;
+				end->error = errno;	/* ENOTCONN: reset meanwhile */
+			else
+				end->shut = true;
 		}
 		if (FD_ISSET(sock, &rset)) {
-			n = fill(sock, &down, "receive from server");
-			if (n == 0)
+			if ((n = fill(sock, &down)) > 0) {
+				end->received += (unsigned long long)n;
+			} else if (n == 0 || !again()) {
+				if (n == -1 && end->error == 0)
+					end->error = errno;
 				server_eof = true;
-			else if (n > 0)
-				*received += (unsigned long long)n;
+			}
 		}
-		if (FD_ISSET(STDOUT_FILENO, &wset))
-			(void)flush(STDOUT_FILENO, &down, "stdout");	/* -1: wait again */
+		if (FD_ISSET(STDOUT_FILENO, &wset) && flush(STDOUT_FILENO, &down) == -1 &&
+		    !again())
+			err(1, "stdout");
 	}
 }
 /* end doc:client-loop */
@@ -136,34 +149,30 @@ main(int argc, char *argv[])
 		.host = "127.0.0.1",
 		.port = DEFAULT_PORT,
 	};
-	unsigned long long sent = 0, received = 0;
+	struct client_end end = { 0 };
+	char name[NET_NAMESTRLEN];
 	const char *why;
-	bool shut;
 	int sock;
 
 	client_opts_parse(&opts, argc, argv);
-	log_init(LAB, opts.quiet ? VERBOSITY_QUIET : VERBOSITY_NORMAL);
+	log_init(LAB " client", opts.quiet ? VERBOSITY_QUIET : VERBOSITY_NORMAL);
+	if (std_fds_open() == -1)
+		err(1, "/dev/null");
 	/* A server that resets us must give an error message (EPIPE), not a silent death. */
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		err(1, "signal");
 
+	net_name(opts.host, opts.port, name);
 	if ((sock = net_connect(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot connect to %s:%s: %s", opts.host, opts.port, why);
+		errx(1, "cannot connect to %s: %s", name, why);
 	if (sock >= FD_SETSIZE)
 		errx(1, "socket is fd %d, past FD_SETSIZE", sock);
 	if (set_nonblocking(sock) == -1)
 		err(1, "set_nonblocking");
-	log_event("connected to %s:%s", opts.host, opts.port);
+	log_event("connected to %s", name);
 
-	shut = run(sock, &sent, &received);
+	run(sock, &end);
 
 	(void)close(sock);	/* the process exits next; nothing left to flush */
-	if (!shut)
-		errx(1, "server closed the connection before the end of input "
-		    "(%llu bytes sent, %llu echoed)", sent, received);
-	if (received < sent)
-		errx(1, "server closed the connection after echoing %llu of %llu bytes",
-		    received, sent);
-	log_event("done: sent %llu bytes, received %llu bytes", sent, received);
-	return 0;
+	return client_finish(&end);
 }

@@ -1,11 +1,12 @@
 /*
  * 03-select/server.c - an echo server on select(2): one thread, many clients.
  *
- * The process sleeps in one call, pselect(), that watches every socket at once and returns
+ * The process sleeps in one call, select(), that watches every socket at once and returns
  * when at least one of them is ready: the listening socket has a client to accept, a client
- * has sent bytes, or a client's socket has room for the echo. Then the loop does exactly the
- * reads and writes that cannot block, and goes back to sleep. Waiting (phase 1 of a read)
- * happens for all clients together in pselect(); copying (phase 2) in read().
+ * has sent bytes, or a client's socket has room again for an echo it could not take. Then
+ * the loop does exactly the reads and writes that cannot block, and goes back to sleep.
+ * Waiting (phase 1 of a read) happens for all clients together in select(); copying
+ * (phase 2) in read().
  *
  *	./server [-H host] [-p port] [-m max_conns] [-q | -v] [-h]	(default port 9003)
  *
@@ -13,8 +14,11 @@
  * the kernel and back, and both the kernel and this loop scan every descriptor up to the
  * highest; and no descriptor at or past FD_SETSIZE (1024) can be watched at all.
  *
+ * What a connection costs: a small struct conn. Every read goes into one buffer the loop
+ * shares, and the echo is written back at once; only what the socket did not take is kept,
+ * in a buffer of the connection's own that exists while it holds bytes.
+ *
  * Left out on purpose: timers, and any cleverness in the loop beyond what select needs.
- * Everything a connection owns is a fixed struct conn; nothing is allocated per read.
  *
  * Read with docs/03-select.md.
  */
@@ -32,6 +36,7 @@
 #include "log.h"
 #include "net.h"
 #include "options.h"
+#include "pause.h"
 #include "signals.h"
 #include "stats.h"
 
@@ -41,31 +46,32 @@
 /*
  * FD_SET() on a descriptor >= FD_SETSIZE writes past the end of the fd_set (undefined
  * behaviour, see select(2) BUGS), so a connection whose fd is that high is refused. stdin,
- * stdout, stderr and the listening socket use four of the FD_SETSIZE descriptors.
+ * stdout, stderr, the two ends of the signal pipe and the listening socket use six of the
+ * FD_SETSIZE descriptors.
  */
-#define MAX_CONNS_DEFAULT	(FD_SETSIZE - 4)
+#define MAX_CONNS_DEFAULT	(FD_SETSIZE - 6)
 
 /* doc:conn */
 struct conn {
 	bool		 open;		/* false: this slot is free */
 	int		 fd;
-	bool		 eof;		/* the client half-closed: read no more */
+	struct conn_buf	*pending;	/* echo the socket did not take yet; NULL: none */
 	char		 peer[NET_ADDRSTRLEN];
-	struct conn_buf	 buf;		/* read in, not yet written back */
 };
 /* end doc:conn */
 
 /*
  * select() answers in descriptors, so the connections are kept in an array indexed by fd:
- * conns[fd] is the connection on fd, and max_fd the highest open one. The array is static,
- * so its pages cost memory only once a connection has used them.
+ * conns[fd] is the connection on fd, and max_fd the highest open one.
  */
-static struct conn	 conns[FD_SETSIZE];
-static int		 max_fd = -1;
-static long		 nconns;
-static long		 max_conns;
-static bool		 accept_paused;
-static struct stats	 stats;
+static struct conn		 conns[FD_SETSIZE];
+static int			 max_fd = -1;
+static long			 nconns;
+static long			 max_conns;
+static struct accept_pause	 pause_accept;
+static struct stats		 stats;
+/* Every read lands here, whatever the connection: one buffer for the whole loop. */
+static char			 iobuf[IO_SIZE];
 
 /* Accept one client, or refuse it (past FD_SETSIZE or -m) with a log line. */
 /* doc:conn_open */
@@ -78,39 +84,33 @@ conn_open(int listen_fd)
 	struct conn *c;
 	int fd;
 
-	/* SOCK_NONBLOCK: a write must never wait for a slow client (see on_writable). */
+	/* SOCK_NONBLOCK: a write must never wait for a slow client (see on_readable). */
 	fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1) {
 		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
 			return;		/* nothing to accept after all (see main) */
-		/*
-		 * EMFILE, ENFILE, ENOBUFS, ENOMEM: the client stays in the queue and the
-		 * listening socket stays readable, so selecting on it again would return at
-		 * once, for ever. Stop watching it until a connection closes, or a second
-		 * has passed (the descriptors may be another process's: ENFILE).
-		 */
+		/* EMFILE, ENFILE, ENOBUFS, ENOMEM: the client stays queued (common/pause.h). */
 		log_error("accept: %s; pausing accept until a connection closes or 1 s passes",
 		    strerror(errno));
-		accept_paused = true;
+		accept_pause_start(&pause_accept);
 		return;
 	}
 	net_addr_str((struct sockaddr *)&ss, len, peer);
 	if (fd >= FD_SETSIZE) {
 		log_event("refused %s: fd %d is past FD_SETSIZE (%d)", peer, fd, FD_SETSIZE);
-		(void)close(fd);
+		net_refuse(fd);
 		return;
 	}
 	if (nconns >= max_conns) {
-		log_event("refused %s: %ld connections open (-m %ld)", peer, nconns, max_conns);
-		(void)close(fd);
+		log_event("refused %s: the server is full (-m %ld)", peer, max_conns);
+		net_refuse(fd);
 		return;
 	}
 	c = &conns[fd];
 	c->open = true;
 	c->fd = fd;
-	c->eof = false;
+	c->pending = NULL;
 	(void)snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	conn_buf_init(&c->buf);
 	if (fd > max_fd)
 		max_fd = fd;
 	nconns++;
@@ -121,32 +121,43 @@ conn_open(int listen_fd)
 
 /*
  * The handlers move bytes and return NULL to keep the connection, or why to close it. They
- * are called only when pselect() said the socket is ready, so each does one read() or one
- * write(); EAGAIN can still happen (a readiness report is a hint, not a promise) and just
- * means "wait again".
+ * are called only when select() said the socket is ready, so each does one read() or one
+ * write() that does not wait; EAGAIN can still happen (a readiness report is a hint, not a
+ * promise) and just means "wait again".
  */
 /* doc:on_readable */
 static const char *
 on_readable(struct conn *c)
 {
-	size_t room;
-	char *p = conn_buf_space(&c->buf, &room);
-	ssize_t n = read(c->fd, p, room);
+	ssize_t n, w;
 
-	if (n > 0) {
-		conn_buf_fill(&c->buf, (size_t)n);
-		log_trace("fd %d: read %zd bytes", c->fd, n);
-		return NULL;
+	n = read(c->fd, iobuf, sizeof(iobuf));
+	if (n == 0)
+		return "peer closed";	/* EOF, and everything before it was echoed */
+	if (n == -1)
+		return errno == EAGAIN || errno == EINTR ? NULL : strerror(errno);
+	log_trace("fd %d: read %zd bytes", c->fd, n);
+
+	/*
+	 * Echo at once, without asking select() first: a socket almost always has room, so
+	 * one wait, one read and one write make one echo. Non-blocking, the write takes what
+	 * fits now, maybe less than n.
+	 */
+	w = write(c->fd, iobuf, (size_t)n);
+	if (w == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			return strerror(errno);		/* EPIPE, ECONNRESET: the client is gone */
+		w = 0;
 	}
-	if (n == 0) {
-		/* EOF: the client sent all it will. Close once its echo is written. */
-		log_trace("fd %d: EOF", c->fd);
-		c->eof = true;
-		return conn_buf_empty(&c->buf) ? "peer closed" : NULL;
+	log_trace("fd %d: wrote %zd bytes", c->fd, w);
+	stats_echoed(&stats, (size_t)w);
+	if (w < n) {
+		/* The socket is full: keep the rest, and read no more until it is out. */
+		if ((c->pending = conn_buf_new(iobuf + w, (size_t)(n - w))) == NULL)
+			return "out of memory";
+		log_trace("fd %d: %zd bytes pending", c->fd, n - w);
 	}
-	if (errno == EAGAIN || errno == EINTR)
-		return NULL;
-	return strerror(errno);		/* ECONNRESET: the client reset the connection */
+	return NULL;
 }
 /* end doc:on_readable */
 
@@ -155,19 +166,20 @@ static const char *
 on_writable(struct conn *c)
 {
 	size_t len;
-	char *p = conn_buf_pending(&c->buf, &len);
-	/* Non-blocking: writes what fits now (maybe less than len) instead of waiting. */
+	char *p = conn_buf_pending(c->pending, &len);
 	ssize_t n = write(c->fd, p, len);
 
-	if (n >= 0) {
-		conn_buf_drain(&c->buf, (size_t)n);
-		stats_echoed(&stats, (size_t)n);
-		log_trace("fd %d: wrote %zd bytes", c->fd, n);
-		return c->eof && conn_buf_empty(&c->buf) ? "peer closed" : NULL;
+	if (n == -1)
+		return errno == EAGAIN || errno == EINTR ? NULL : strerror(errno);
+	log_trace("fd %d: wrote %zd bytes", c->fd, n);
+	stats_echoed(&stats, (size_t)n);
+	conn_buf_drain(c->pending, (size_t)n);
+	if (conn_buf_empty(c->pending)) {
+		/* All out: give the buffer back; the connection reads again. */
+		conn_buf_free(c->pending);
+		c->pending = NULL;
 	}
-	if (errno == EAGAIN || errno == EINTR)
-		return NULL;
-	return strerror(errno);		/* EPIPE, ECONNRESET: the client is gone */
+	return NULL;
 }
 /* end doc:on_writable */
 
@@ -176,68 +188,71 @@ conn_close(struct conn *c, const char *why)
 {
 	(void)close(c->fd);	/* the fd is released even when close reports an error */
 	log_event("closed %s (fd %d): %s", c->peer, c->fd, why);
+	conn_buf_free(c->pending);	/* echo still pending is dropped */
+	c->pending = NULL;
 	c->open = false;
 	while (max_fd >= 0 && !conns[max_fd].open)
 		max_fd--;
 	nconns--;
 	stats_closed(&stats);
-	accept_paused = false;	/* a descriptor is free again */
+	accept_pause_stop(&pause_accept);	/* a descriptor is free again */
 }
 
 /*
- * The whole model: 1. derive from each connection's buffer what to wait for, 2. sleep in
- * pselect() until something is ready, 3. do the ready reads and writes. Returns 0 when a
- * signal asked it to stop, -1 if pselect() itself failed.
+ * The whole model: 1. derive from each connection's state what to wait for, 2. sleep in
+ * select() until something is ready, 3. do the ready reads and writes. Returns 0 when a
+ * signal asked it to stop, -1 if select() itself failed.
  */
 /* doc:serve */
 static int
-serve(int listen_fd, const sigset_t *wait_mask)
+serve(int listen_fd, int wake_fd)
 {
 	fd_set rset, wset;
-	struct timespec retry = { .tv_sec = 1 };
+	struct timeval tv, *timeout;
 	const char *why;
 	struct conn *c;
-	int fd, nfds, ready;
+	int fd, nfds, ready, ms;
 
 	while (!sig_stop) {
-		/* 1. Interest: read while there is room and no EOF; write while bytes wait. */
+		/* 1. Interest: read while nothing is pending, wait for room while something is. */
 		FD_ZERO(&rset);
 		FD_ZERO(&wset);
-		nfds = 0;
-		if (!accept_paused) {
+		FD_SET(wake_fd, &rset);		/* readable once a stop signal came (main) */
+		nfds = wake_fd + 1;
+		if (!accept_paused(&pause_accept)) {
 			FD_SET(listen_fd, &rset);
-			nfds = listen_fd + 1;
+			if (listen_fd >= nfds)
+				nfds = listen_fd + 1;
 		}
 		for (fd = 0; fd <= max_fd; fd++) {
 			c = &conns[fd];
 			if (!c->open)
 				continue;
-			if (!c->eof && !conn_buf_full(&c->buf))
+			if (c->pending == NULL)
 				FD_SET(fd, &rset);
-			if (!conn_buf_empty(&c->buf))
+			else
 				FD_SET(fd, &wset);
 			if (fd >= nfds)
 				nfds = fd + 1;
 		}
 
-		/*
-		 * 2. Wait. pselect() unblocks SIGINT/SIGTERM only while it sleeps, so a signal
-		 * that arrived after the test of sig_stop above interrupts it (EINTR) instead of
-		 * being missed. While accept is paused, wake after a second to retry it.
-		 */
-		ready = pselect(nfds, &rset, &wset, NULL, accept_paused ? &retry : NULL,
-		    wait_mask);
+		/* 2. Wait, with no timeout unless accept is paused (common/pause.h). */
+		timeout = NULL;
+		if ((ms = accept_pause_ms(&pause_accept)) >= 0) {
+			tv.tv_sec = ms / 1000;
+			tv.tv_usec = ms % 1000 * 1000;
+			timeout = &tv;
+		}
+		ready = select(nfds, &rset, &wset, NULL, timeout);
 		if (ready == -1) {
 			if (errno == EINTR)
 				continue;
-			log_error("pselect: %s", strerror(errno));
+			log_error("select: %s", strerror(errno));
 			return -1;
 		}
-		log_trace("pselect: %d ready", ready);
-		if (ready == 0)
-			accept_paused = false;
+		log_trace("select: %d ready", ready);
 
-		/* 3. Dispatch: pselect() left set only the descriptors that are ready. */
+		/* 3. Dispatch: select() left set only the descriptors that are ready. */
 		if (FD_ISSET(listen_fd, &rset))
 			conn_open(listen_fd);
 		for (fd = 0; fd <= max_fd; fd++) {
@@ -248,8 +263,7 @@ serve(int listen_fd, const sigset_t *wait_mask)
 			if (FD_ISSET(fd, &rset)) {
 				log_trace("fd %d: readable", fd);
 				why = on_readable(c);
-			}
-			if (why == NULL && FD_ISSET(fd, &wset)) {
+			} else if (FD_ISSET(fd, &wset)) {
 				log_trace("fd %d: writable", fd);
 				why = on_writable(c);
 			}
@@ -271,18 +285,26 @@ main(int argc, char *argv[])
 		.max_conns = MAX_CONNS_DEFAULT,
 		.verbosity = VERBOSITY_NORMAL,
 	};
-	sigset_t wait_mask;
+	char name[NET_NAMESTRLEN];
 	const char *why;
-	int listen_fd, fd, status;
+	int listen_fd, wake_fd, fd, status;
 
 	server_opts_parse(&opts, argc, argv);
 	log_init(LAB, opts.verbosity);
 	max_conns = opts.max_conns;
+	if (std_fds_open() == -1)
+		err(1, "/dev/null");
 
-	if (sig_setup(&wait_mask) == -1)
+	/*
+	 * SIGINT and SIGTERM set sig_stop and write a byte to a pipe whose read end, wake_fd,
+	 * is in every read set: the self-pipe trick. A signal at any moment, even while every
+	 * client streams without pause, makes the next select() return at once, and the loop
+	 * sees sig_stop.
+	 */
+	if (sig_setup(&wake_fd) == -1)
 		err(1, "signal set-up");
 	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot listen on %s:%s: %s", opts.host, opts.port, why);
+		errx(1, "cannot listen on %s: %s", net_name(opts.host, opts.port, name), why);
 	/*
 	 * Non-blocking: readiness is a hint. If the connection is gone by the time we call
 	 * accept() (taken by another process sharing the socket, or on BSD systems reset by the
@@ -290,12 +312,12 @@ main(int argc, char *argv[])
 	 */
 	if (set_nonblocking(listen_fd) == -1)
 		err(1, "set_nonblocking");
-	if (listen_fd >= FD_SETSIZE)
-		errx(1, "listening socket is fd %d, past FD_SETSIZE", listen_fd);
+	if (listen_fd >= FD_SETSIZE || wake_fd >= FD_SETSIZE)
+		errx(1, "descriptors %d and %d: past FD_SETSIZE", listen_fd, wake_fd);
 	if (net_announce(listen_fd) == -1)
 		err(1, "stdout");
 
-	status = serve(listen_fd, &wait_mask) == 0 ? 0 : 1;
+	status = serve(listen_fd, wake_fd) == 0 ? 0 : 1;
 
 	/* Stop accepting first, then let every client go. */
 	(void)close(listen_fd);

@@ -1,6 +1,7 @@
 /*
  * buf.c - see buf.h.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -10,6 +11,25 @@ conn_buf_init(struct conn_buf *b)
 {
 	b->head = 0;
 	b->tail = 0;
+}
+
+struct conn_buf *
+conn_buf_new(const char *p, size_t n)
+{
+	struct conn_buf *b;
+
+	if (n > sizeof(b->data) || (b = malloc(sizeof(*b))) == NULL)
+		return NULL;
+	memcpy(b->data, p, n);
+	b->head = 0;
+	b->tail = n;
+	return b;
+}
+
+void
+conn_buf_free(struct conn_buf *b)
+{
+	free(b);
 }
 
 char *

@@ -8,6 +8,24 @@
 #include "io.h"
 #include "signals.h"
 
+int
+std_fds_open(void)
+{
+	int fd;
+
+	/* open() returns the lowest free number: each call fills the next hole in 0..2. */
+	while (fcntl(STDERR_FILENO, F_GETFD) == -1 || fcntl(STDOUT_FILENO, F_GETFD) == -1 ||
+	    fcntl(STDIN_FILENO, F_GETFD) == -1) {
+		if ((fd = open("/dev/null", O_RDWR)) == -1)
+			return -1;
+		if (fd > STDERR_FILENO) {
+			(void)close(fd);	/* cannot happen: one of 0..2 was free */
+			break;
+		}
+	}
+	return 0;
+}
+
 ssize_t
 write_all(int fd, const void *buf, size_t len)
 {
@@ -16,11 +34,14 @@ write_all(int fd, const void *buf, size_t len)
 	ssize_t n;
 
 	while (left > 0) {
+		if (sig_stop) {
+			errno = EINTR;
+			return -1;
+		}
 		n = write(fd, p, left);
 		if (n == -1) {
-			/* Retry after a signal, unless it asked the server to stop. */
-			if (errno == EINTR && !sig_stop)
-				continue;
+			if (errno == EINTR)
+				continue;	/* sig_stop is tested above */
 			return -1;
 		}
 		p += n;

@@ -1,5 +1,5 @@
 /*
- * io.h - two small calls every lab needs and none teaches.
+ * io.h - small calls every lab needs and none teaches.
  */
 #ifndef IOMODELS_IO_H
 #define IOMODELS_IO_H
@@ -8,11 +8,20 @@
 #include <sys/types.h>
 
 /*
+ * Make sure descriptors 0, 1 and 2 are open (on /dev/null if they were closed), before the
+ * program opens anything else. Started as `./server <&- 2>&-`, the listening socket would
+ * otherwise become fd 0 and a client fd 2, and every log line would go to that client.
+ * Returns 0, or -1 with errno set.
+ */
+int	std_fds_open(void);
+
+/*
  * Write all len bytes to a BLOCKING descriptor, retrying after short writes and EINTR.
- * Returns len, or -1 with errno set (EPIPE, ECONNRESET...; EINTR once SIGINT or SIGTERM has
- * set sig_stop, so a server stuck writing to a client that does not read still stops). Only for the blocking labs and
- * clients: on a non-blocking socket it would spin on EAGAIN, and inside an event loop one slow
- * client would stall every other (Stevens' Writen pitfall).
+ * Returns len, or -1 with errno set (EPIPE, ECONNRESET...). Once SIGINT or SIGTERM has set
+ * sig_stop it gives up with EINTR, also between two short writes, so a server stuck writing
+ * to a client that does not read stops at the first signal. Only for the blocking labs and
+ * clients: on a non-blocking socket it would spin on EAGAIN, and inside an event loop one
+ * slow client would stall every other (Stevens' Writen pitfall).
  */
 ssize_t	write_all(int fd, const void *buf, size_t len);
 

@@ -123,3 +123,28 @@ net_addr_str(const struct sockaddr *sa, socklen_t len, char *buf)
 	}
 	return buf;
 }
+
+const char *
+net_name(const char *host, const char *port, char *buf)
+{
+	const char *open = "", *close = "", *cut = "";
+
+	if (strchr(host, ':') != NULL) {
+		open = "[";
+		close = "]";
+	}
+	if (strlen(host) > 100)
+		cut = "...";
+	(void)snprintf(buf, NET_NAMESTRLEN, "%s%.100s%s%s:%s", open, host, cut, close, port);
+	return buf;
+}
+
+void
+net_refuse(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	/* If the option cannot be set, the client gets a FIN: still refused, less clearly. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	(void)close(fd);
+}

@@ -12,6 +12,8 @@
 
 /* Long enough for "[ffff:...:ffff]:65535". */
 #define NET_ADDRSTRLEN	64
+/* For net_name(): a host name cut at 100 characters, and the port. */
+#define NET_NAMESTRLEN	128
 
 /*
  * A TCP socket bound to host:port (port "0": the kernel picks one) and listening, with
@@ -31,5 +33,19 @@ int		 net_connect(const char *host, const char *port, const char **why);
 
 /* "127.0.0.1:54321" or "[::1]:54321" into buf (NET_ADDRSTRLEN bytes); returns buf. */
 const char	*net_addr_str(const struct sockaddr *sa, socklen_t len, char *buf);
+
+/*
+ * host and port as one name for messages, in the form -H accepts back: "127.0.0.1:9003",
+ * "[::1]:9003"; a host longer than 100 characters is cut ("..."). buf has NET_NAMESTRLEN
+ * bytes; returns buf.
+ */
+const char	*net_name(const char *host, const char *port, char *buf);
+
+/*
+ * Turn a just-accepted client away: close fd with a reset (SO_LINGER 0) instead of the
+ * usual FIN, so the client learns it was refused whatever it does next, even if it has
+ * nothing to send and only waits for the end (a FIN would look like an empty echo).
+ */
+void		 net_refuse(int fd);
 
 #endif

@@ -1,46 +1,84 @@
 /*
- * options.c - getopt(3) parsing with every number checked by strtol(3), never atoi(3):
- * "-p 80x", "-p 70000" and "-m 0" are usage errors, not silently port 80, 4464 or 0.
+ * options.c - getopt(3) parsing with every number checked, never atoi(3): "-p 80x",
+ * "-p 70000" and "-m 0" are usage errors, not silently port 80, 4464 or 0.
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "options.h"
 
 #define MAX_CONNS_LIMIT	1000000L
+#define MAX_SWEEP_US	1000000L
+/* The longest DNS name is 253 characters; an IPv6 address with a zone is far shorter. */
+#define MAX_HOST_LEN	255
 
-/* Parse a whole decimal number in [min, max]; return 0, or -1 if s is anything else. */
+/*
+ * Parse a whole decimal number in [min, max]; return 0, or -1 if s is anything else.
+ * strtol(3) alone would also take " 5", "+5" and "-0": only digits are a number here.
+ */
 static int
 parse_long(const char *s, long min, long max, long *out)
 {
 	char *end;
 	long v;
 
+	if (*s == '\0' || strspn(s, "0123456789") != strlen(s))
+		return -1;
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+	if (errno != 0 || *end != '\0' || v < min || v > max)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+/*
+ * -H: a name or an address, "[::1]" accepted for "::1" (the form the programs print, so a
+ * printed address can be pasted back). Returns the host to use, or NULL if it is not one.
+ */
+static const char *
+parse_host(char *s)
+{
+	size_t len = strlen(s);
+
+	if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
+		s[len - 1] = '\0';	/* optarg points into argv, which is ours to change */
+		s++;
+		len -= 2;
+	}
+	if (len == 0 || len > MAX_HOST_LEN)
+		return NULL;
+	return s;
 }
 
 static void
 server_usage(const struct server_opts *o, FILE *f)
 {
 	(void)fprintf(f,
-	    "usage: server [-H host] [-p port] [-m max_conns] [-q | -v] [-h]\n"
-	    "%s echo server: every byte a client sends comes back unchanged.\n"
+	    "usage: server [-H host] [-p port] [-m max_conns]%s [-q | -v] [-h]\n"
+	    "%s echo server: every byte a client sends comes back unchanged.\n",
+	    o->sweep_us != NULL ? " [-i usec]" : "", o->lab);
+	if (o->note != NULL)
+		(void)fprintf(f, "%s\n", o->note);
+	(void)fprintf(f,
 	    "  -H host       address to listen on (default %s)\n"
 	    "  -p port       port to listen on, 0 picks a free one (default %s)\n"
-	    "  -m max_conns  connections served at once; past it a new one is closed (default %ld)\n"
+	    "  -m max_conns  connections served at once; past it a new one is closed (default %ld)\n",
+	    o->host, o->port, o->max_conns);
+	if (o->sweep_us != NULL)
+		(void)fprintf(f,
+		    "  -i usec       sleep between two sweeps of the sockets, 0..%ld (default %ld)\n",
+		    MAX_SWEEP_US, *o->sweep_us);
+	(void)fprintf(f,
 	    "  -q            log errors only\n"
 	    "  -v            also log every event and every read and write\n"
 	    "  -h            show this help\n"
-	    "Prints \"listening on HOST:PORT\" when ready; SIGINT or SIGTERM stops it.\n",
-	    o->lab, o->host, o->port, o->max_conns);
+	    "Prints \"listening on HOST:PORT\" when ready; SIGINT or SIGTERM stops it.\n");
 }
 
 static void
@@ -74,11 +112,16 @@ shared_option(int ch, const char *lab, const char **host, const char **port, lon
 {
 	switch (ch) {
 	case 'H':
-		*host = optarg;
+		if ((*host = parse_host(optarg)) == NULL) {
+			(void)fprintf(stderr, "%s: bad host '%.100s%s': want a name or an address "
+			    "of 1..%d characters\n", lab, optarg, strlen(optarg) > 100 ? "..." : "",
+			    MAX_HOST_LEN);
+			return -1;
+		}
 		return 0;
 	case 'p':
 		if (!port_ok(optarg, min_port)) {
-			(void)fprintf(stderr, "%s: bad port '%s': want %ld..65535\n",
+			(void)fprintf(stderr, "%s: bad port '%.20s': want %ld..65535\n",
 			    lab, optarg, min_port);
 			return -1;
 		}
@@ -99,28 +142,38 @@ no_operands(const char *lab, int argc, char *argv[])
 {
 	if (optind == argc)
 		return 0;
-	(void)fprintf(stderr, "%s: unexpected argument '%s'\n", lab, argv[optind]);
+	(void)fprintf(stderr, "%s: unexpected argument '%.100s'\n", lab, argv[optind]);
 	return -1;
 }
 
 void
 server_opts_parse(struct server_opts *o, int argc, char *argv[])
 {
+	bool quiet = false, verbose = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, ":H:p:m:qvh")) != -1) {
+	while ((ch = getopt(argc, argv, o->sweep_us != NULL ? ":H:p:m:i:qvh" : ":H:p:m:qvh")) != -1) {
 		switch (ch) {
+		case 'i':
+			if (parse_long(optarg, 0, MAX_SWEEP_US, o->sweep_us) == -1) {
+				(void)fprintf(stderr, "%s: bad usec '%.20s': want 0..%ld\n",
+				    o->lab, optarg, MAX_SWEEP_US);
+				goto bad;
+			}
+			break;
 		case 'm':
 			if (parse_long(optarg, 1, MAX_CONNS_LIMIT, &o->max_conns) == -1) {
-				(void)fprintf(stderr, "%s: bad max_conns '%s': want 1..%ld\n",
+				(void)fprintf(stderr, "%s: bad max_conns '%.20s': want 1..%ld\n",
 				    o->lab, optarg, MAX_CONNS_LIMIT);
 				goto bad;
 			}
 			break;
 		case 'q':
+			quiet = true;
 			o->verbosity = VERBOSITY_QUIET;
 			break;
 		case 'v':
+			verbose = true;
 			o->verbosity = VERBOSITY_VERBOSE;
 			break;
 		case 'h':
@@ -130,6 +183,10 @@ server_opts_parse(struct server_opts *o, int argc, char *argv[])
 			if (shared_option(ch, o->lab, &o->host, &o->port, 0) == -1)
 				goto bad;
 		}
+	}
+	if (quiet && verbose) {
+		(void)fprintf(stderr, "%s: -q and -v contradict each other: pick one\n", o->lab);
+		goto bad;
 	}
 	if (no_operands(o->lab, argc, argv) == 0)
 		return;

@@ -1,25 +1,38 @@
 /*
  * signals.c - see signals.h.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "signals.h"
 
 volatile sig_atomic_t sig_stop;
 
+static int wake_pipe[2] = { -1, -1 };
+
 static void
 on_stop_signal(int signo)
 {
+	int saved_errno = errno;
+
 	(void)signo;
 	sig_stop = 1;
+	/*
+	 * Non-blocking: if the pipe is full (a flood of signals), the bytes already in it wake
+	 * the loop just as well, and the handler must never sleep.
+	 */
+	if (wake_pipe[1] != -1)
+		(void)write(wake_pipe[1], "", 1);
+	errno = saved_errno;
 }
 
 int
-sig_setup(sigset_t *wait_mask)
+sig_setup(int *wake_fd)
 {
 	struct sigaction sa;
-	sigset_t stop_set;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
@@ -27,21 +40,18 @@ sig_setup(sigset_t *wait_mask)
 	if (sigaction(SIGPIPE, &sa, NULL) == -1)
 		return -1;
 
-	if (sigemptyset(&stop_set) == -1 ||
-	    sigaddset(&stop_set, SIGINT) == -1 ||
-	    sigaddset(&stop_set, SIGTERM) == -1)
-		return -1;
-	if (wait_mask != NULL) {
-		/* Blocked from here on; *wait_mask is the current mask without them. */
-		if (sigprocmask(SIG_BLOCK, &stop_set, wait_mask) == -1 ||
-		    sigdelset(wait_mask, SIGINT) == -1 ||
-		    sigdelset(wait_mask, SIGTERM) == -1)
+	if (wake_fd != NULL) {
+		if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
 			return -1;
+		*wake_fd = wake_pipe[0];
 	}
 
 	sa.sa_handler = on_stop_signal;
 	sa.sa_flags = 0;	/* no SA_RESTART: blocking calls return EINTR */
-	sa.sa_mask = stop_set;
+	if (sigemptyset(&sa.sa_mask) == -1 ||
+	    sigaddset(&sa.sa_mask, SIGINT) == -1 ||
+	    sigaddset(&sa.sa_mask, SIGTERM) == -1)
+		return -1;
 	if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
 		return -1;
 	return 0;

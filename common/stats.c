@@ -29,7 +29,7 @@ stats_echoed(struct stats *s, size_t n)
 void
 stats_print(const struct stats *s)
 {
-	(void)printf("summary: served %lu connections, echoed %llu bytes, peak %lu concurrent\n",
-	    s->served, s->bytes, s->peak);
+	(void)printf("summary: served %lu connection%s, echoed %llu byte%s, peak %lu concurrent\n",
+	    s->served, s->served == 1 ? "" : "s", s->bytes, s->bytes == 1 ? "" : "s", s->peak);
 	(void)fflush(stdout);
 }

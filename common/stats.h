@@ -3,7 +3,8 @@
  *
  *	summary: served 12 connections, echoed 1048576 bytes, peak 5 concurrent
  *
- * printed on stdout (like "listening on"), so a script can read both.
+ * printed on stdout (like "listening on"), so a script can read both. The words follow the
+ * numbers ("served 1 connection"), so a script matches "connections?" and "bytes?".
  */
 #ifndef IOMODELS_STATS_H
 #define IOMODELS_STATS_H

@@ -9,7 +9,9 @@ setup_file() { conformance_setup_file; }
 teardown() { conformance_teardown; }
 
 @test "$LAB: a line and binary bytes echo through bash /dev/tcp" { conf_devtcp_echo; }
-@test "$LAB: client is byte-exact for 10 MiB from a regular file" { conf_client_file; }
+@test "$LAB: client is byte-exact for 10 MiB from a regular file; summary counts it" {
+	conf_client_file
+}
 @test "$LAB: client is byte-exact for 10 MiB through a pipe" { conf_client_pipe; }
 @test "$LAB: client handles empty input and a typed line" { conf_client_small; }
 @test "$LAB: 50 concurrent clients each get their own bytes (one after another)" {
@@ -21,11 +23,36 @@ teardown() { conformance_teardown; }
 @test "$LAB: slow reader: memory stays bounded, all 8 MiB come back" {
 	conf_slow_reader serial
 }
+@test "$LAB: a reset after a half-close with echo pending does not kill it (SIGPIPE)" {
+	conf_sigpipe
+}
 @test "$LAB: bad arguments exit 2 with usage; -h exits 0" { conf_bad_arguments; }
 @test "$LAB: port in use exits 1 naming host, port and reason" { conf_port_in_use; }
+@test "$LAB: -H [::1] listens on IPv6 loopback, the form it prints" { conf_ipv6; }
 @test "$LAB: SIGTERM or SIGINT lets the client go, exits 0, prints the summary" { conf_sigterm; }
+@test "$LAB: one SIGTERM stops it while clients stream without pause" {
+	conf_sigterm_streaming serial
+}
+@test "$LAB: one SIGTERM stops it while its client does not read its echo" {
+	conf_sigterm_stalled_writer
+}
 @test "$LAB: client reports refusal and a server that left, exit 1" { conf_client_errors; }
 @test "$LAB: -v logs every read and write; -q only errors" { conf_verbosity; }
+@test "$LAB: started with fds 0-2 closed, no socket takes their place" { conf_std_fds_closed; }
+@test "$LAB: listening on is printed after listen()" { conf_listen_before_announce; }
+@test "$LAB: short writes: every byte echoed, summary exact" {
+	conf_short_io_server blocking
+}
+@test "$LAB: client under short writes is byte-exact" { conf_short_io_client blocking; }
+@test "$LAB: client is byte-exact against a server echoing in small late pieces" {
+	conf_client_trickle
+}
+@test "$LAB: client writes out what came back before a server closed early" {
+	conf_client_early_close
+}
+@test "$LAB: client turned away at once says the server may be full" {
+	conf_client_turned_away
+}
 
 # The model's own behaviour: while the server is busy with one client, a second one is
 # connected (the kernel completed its handshake and holds it in the accept queue) but nobody

@@ -1,20 +1,27 @@
-# tests/helpers/conformance.bash - the cases every lab must pass (DESIGN.md, "Tests").
+# tests/helpers/conformance.bash - the cases every lab must pass (docs/README.md, "Where the
+# tests are").
 #
 # A lab's test file sets LAB, loads this file and calls each case from an @test of its own,
-# so `bats tests/03-select.bats` lists them by name. Every case starts its own server.
+# so `bats tests/03-select.bats` lists them by name. Every case starts its own server. Cases
+# that take an argument say what it means for the lab ("serial": one client at a time).
 
 bats_require_minimum_version 1.5.0
 load helpers/iomodels
 
 conformance_setup_file() {
 	build_all
-	export RANDOM_10M=$BATS_FILE_TMPDIR/random-10m
+	export RANDOM_10M=$BATS_FILE_TMPDIR/random-10m RANDOM_1M=$BATS_FILE_TMPDIR/random-1m
 	random_file "$RANDOM_10M" $((10 * 1024 * 1024))
+	head -c $((1024 * 1024)) "$RANDOM_10M" >"$RANDOM_1M"
 }
 
 conformance_teardown() {
 	stop_all
 }
+
+client() { deadline "$ROOT/$LAB/client" "$@"; }
+
+# --- echo ----------------------------------------------------------------------------------
 
 # A line, and binary bytes (NUL, 0xff, a lone CR), through bash's /dev/tcp.
 conf_devtcp_echo() {
@@ -24,16 +31,20 @@ conf_devtcp_echo() {
 
 	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
 	printf '\000\001\377\r\200x' >&"$fd"
-	got=$(head -c 6 <&"$fd" | od -An -tx1 | tr -d ' \n')
+	got=$(deadline head -c 6 <&"$fd" | od -An -tx1 | tr -d ' \n')
 	exec {fd}>&-
 	[[ $got == 0001ff0d8078 ]] || { echo "# binary echo: got '$got'" >&2; return 1; }
 }
 
-# The lab's client: 10 MiB of random bytes from a regular file, byte-exact.
+# The lab's client: 10 MiB of random bytes from a regular file, byte-exact; and the server's
+# summary counts exactly those bytes, one connection, one at a time.
 conf_client_file() {
 	start_server "$LAB"
-	"$ROOT/$LAB/client" -q -p "$PORT" <"$RANDOM_10M" >"$BATS_TEST_TMPDIR/out"
+	client -q -p "$PORT" <"$RANDOM_10M" >"$BATS_TEST_TMPDIR/out"
 	cmp "$RANDOM_10M" "$BATS_TEST_TMPDIR/out"
+	stop_server
+	[[ $SERVER_STATUS -eq 0 ]]
+	assert_summary 1 10485760 1
 }
 
 # The same through a pipe, which delivers the input in pieces of any size. pipefail: the
@@ -41,15 +52,15 @@ conf_client_file() {
 conf_client_pipe() {
 	set -o pipefail
 	start_server "$LAB"
-	cat "$RANDOM_10M" | "$ROOT/$LAB/client" -q -p "$PORT" | cmp - "$RANDOM_10M"
+	cat "$RANDOM_10M" | client -q -p "$PORT" | cmp - "$RANDOM_10M"
 }
 
 # The client with no input at all, and a short line as a person would type it.
 conf_client_small() {
 	start_server "$LAB"
-	run "$ROOT/$LAB/client" -q -p "$PORT" </dev/null
+	run client -q -p "$PORT" </dev/null
 	[[ $status -eq 0 && -z $output ]]
-	run bash -c "printf 'hi\\n' | '$ROOT/$LAB/client' -q -p $PORT"
+	run bash -c "printf 'hi\\n' | timeout $WAIT '$ROOT/$LAB/client' -q -p $PORT"
 	[[ $status -eq 0 && $output == hi ]]
 }
 
@@ -62,8 +73,7 @@ conf_concurrent_clients() {
 		random_file "$BATS_TEST_TMPDIR/in$i" 65536
 	done
 	for i in $(seq 50); do
-		"$ROOT/$LAB/client" -q -p "$PORT" <"$BATS_TEST_TMPDIR/in$i" \
-			>"$BATS_TEST_TMPDIR/out$i" 3>&- &
+		client -q -p "$PORT" <"$BATS_TEST_TMPDIR/in$i" >"$BATS_TEST_TMPDIR/out$i" 3>&- &
 		pids+=($!)
 	done
 	for i in $(seq 50); do
@@ -75,6 +85,8 @@ conf_concurrent_clients() {
 	[[ $(grep -c 'accepted' "$SERVER_ERR") -eq 50 ]]
 	assert_baseline
 }
+
+# --- clean-up ------------------------------------------------------------------------------
 
 # Clients that leave politely (FIN): fds (threads, children) return to the baseline.
 conf_fin_cleanup() {
@@ -137,7 +149,28 @@ conf_slow_reader() {
 	assert_baseline
 }
 
-# Past -m connections, a new one is accepted and closed at once, with a log line.
+# A client half-closes with echo still pending, then resets. The server's socket is in
+# CLOSE_WAIT, so its next write fails with EPIPE: a server that did not ignore SIGPIPE dies
+# of it (exit 141). This one logs the close and serves on.
+conf_sigpipe() {
+	local lg=$BATS_TEST_TMPDIR/abort.out
+	start_server "$LAB"
+	snapshot
+	bg "$LOADGEN" -q -p "$PORT" -t "$WAIT" abort >"$lg"
+	wait_for "$WAIT" grep -q '^abort shut' "$lg"
+	wait_for "$WAIT" close_wait_with_echo_pending "$PORT"
+	kill -USR1 "$BG_PID"
+	wait "$BG_PID" || { cat "$lg" >&2; return 1; }
+	wait_for "$WAIT" grep -q 'closed' "$SERVER_ERR"
+	kill -0 "$SERVER_PID" || { echo "# the server died" >&2; return 1; }
+	tcp_echo "$PORT" "still serving"
+	assert_baseline
+}
+
+# --- the connection cap, arguments, errors ----------------------------------------------------
+
+# Past -m connections, a new one is accepted and closed at once, with a log line; the lab's
+# client turned away says so in one line and exits 1, whether it had input or not.
 conf_max_conns() {
 	local lg=$BATS_TEST_TMPDIR/hold.out
 	start_server "$LAB" -m 3
@@ -146,72 +179,78 @@ conf_max_conns() {
 	wait_for "$WAIT" grep -q '^hold ' "$lg"
 	grep -q '^hold held=3 refused=2$' "$lg" || { cat "$lg" >&2; return 1; }
 	[[ $(grep -c 'refused.*-m 3' "$SERVER_ERR") -eq 2 ]]
+	run --separate-stderr client -p "$PORT" </dev/null
+	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
+		{ echo "# empty input, turned away: exit $status, '$stderr'" >&2; return 1; }
+	run --separate-stderr client -p "$PORT" <"$RANDOM_1M"
+	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
+		{ echo "# 1 MiB input, turned away: exit $status, '$stderr'" >&2; return 1; }
+	[[ $(grep -c 'refused.*-m 3' "$SERVER_ERR") -eq 4 ]]
 	kill -USR1 "$BG_PID"
 	wait "$BG_PID"
+	# The server closes the three in its own time; only then is there room again.
+	wait_for "$WAIT" closed_count_is 3
 	tcp_echo "$PORT" "room again"
 	assert_baseline
 }
+closed_count_is() { [[ $(grep -c 'closed' "$SERVER_ERR") -eq $1 ]]; }
 
 # Bad arguments: exit 2 and the usage on stderr. -h: the usage on stdout, exit 0.
 conf_bad_arguments() {
-	local prog args
+	local prog args long
 	for prog in server client; do
-		for args in "-p notaport" "-p 70000" "-p -1" "-p 80x" "-x" "-p" "extra"; do
-			# shellcheck disable=SC2086
-			run --separate-stderr "$ROOT/$LAB/$prog" $args
+		for args in "-p notaport" "-p 70000" "-p -1" "-p 80x" "-p +0" "-p -0" "-x" "-p" \
+			"extra" "-H ''" "-H []"; do
+			eval "run --separate-stderr deadline '$ROOT/$LAB/$prog' $args"
 			[[ $status -eq 2 ]] || { echo "# $prog $args: exit $status" >&2; return 1; }
 			[[ $stderr == *"usage: $prog"* ]] || { echo "# $prog $args: $stderr" >&2; return 1; }
 		done
-		run --separate-stderr "$ROOT/$LAB/$prog" -h
+		run --separate-stderr deadline "$ROOT/$LAB/$prog" -p ' 0'
+		[[ $status -eq 2 ]] || { echo "# $prog -p ' 0': exit $status" >&2; return 1; }
+		# A huge -H is refused, and not copied whole into the message.
+		long=$(printf 'h%.0s' $(seq 80000))
+		run --separate-stderr deadline "$ROOT/$LAB/$prog" -H "$long"
+		[[ $status -eq 2 && ${#stderr} -lt 2000 ]] ||
+			{ echo "# $prog -H <80000 chars>: exit $status, ${#stderr} chars" >&2; return 1; }
+		run --separate-stderr deadline "$ROOT/$LAB/$prog" -h
 		[[ $status -eq 0 && $output == "usage: $prog"* && -z $stderr ]]
 	done
-	for args in "-m 0" "-m lots" "-m 99999999999" "-q -v extra"; do
+	for args in "-m 0" "-m lots" "-m 99999999999" "-m +5" "-q -v" "-v -q" "-q -v extra"; do
 		# shellcheck disable=SC2086
-		run --separate-stderr "$ROOT/$LAB/server" $args
+		run --separate-stderr deadline "$ROOT/$LAB/server" $args
 		[[ $status -eq 2 ]] || { echo "# server $args: exit $status" >&2; return 1; }
 	done
-	run --separate-stderr "$ROOT/$LAB/client" -p 0
+	run --separate-stderr deadline "$ROOT/$LAB/server" -m ' 5'
+	[[ $status -eq 2 ]]
+	run --separate-stderr deadline "$ROOT/$LAB/client" -p 0
 	[[ $status -eq 2 ]]
 }
 
-# A port in use: exit 1 with one line naming host, port and reason.
+# A port in use: exit 1 with one line naming host, port and reason; IPv6 addresses in
+# brackets, the form -H takes back.
 conf_port_in_use() {
 	start_server "$LAB"
-	run --separate-stderr "$ROOT/$LAB/server" -p "$PORT"
+	run --separate-stderr deadline "$ROOT/$LAB/server" -p "$PORT"
 	[[ $status -eq 1 ]]
 	[[ $stderr == *"127.0.0.1:$PORT"*"Address already in use"* ]]
 	[[ $(wc -l <<<"$stderr") -eq 1 ]]
-	run --separate-stderr "$ROOT/$LAB/server" -H 192.0.2.1 -p 0
+	run --separate-stderr deadline "$ROOT/$LAB/server" -H 192.0.2.1 -p 0
 	[[ $status -eq 1 && $stderr == *"192.0.2.1:0"*"Cannot assign requested address"* ]]
+	run --separate-stderr deadline "$ROOT/$LAB/server" -H 2001:db8::1 -p 0
+	[[ $status -eq 1 && $stderr == *"[2001:db8::1]:0"* ]] ||
+		{ echo "# IPv6 message: '$stderr'" >&2; return 1; }
 }
 
-# SIGTERM with a client connected: the client is let go, exit 0, one summary line. SIGINT too.
-conf_sigterm() {
-	local fd rest
-	start_server "$LAB"
-	tcp_echo "$PORT" "one"
-	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
-	printf 'two\n' >&"$fd"
-	IFS= read -r -t "$WAIT" rest <&"$fd"
-	[[ $rest == two ]]
-	wait_idle "$SERVER_PID"
-	stop_server
-	[[ $SERVER_STATUS -eq 0 ]] || { cat "$SERVER_ERR" >&2; return 1; }
-	# The connected client sees the server close it.
-	run -1 read -r -t "$WAIT" rest <&"$fd"
-	exec {fd}>&-
-	grep -q '^summary: served 2 connections, echoed 8 bytes, peak [12] concurrent$' \
-		"$SERVER_OUT" || { cat "$SERVER_OUT" >&2; return 1; }
-	[[ $(grep -c '^summary:' "$SERVER_OUT") -eq 1 ]]
-
-	# SIGINT (Ctrl-C) stops it the same way.
-	start_server "$LAB"
-	tcp_echo "$PORT" "three"
-	wait_idle "$SERVER_PID"
-	stop_server "$SERVER_PID" INT
-	[[ $SERVER_STATUS -eq 0 ]]
-	grep -q '^summary: served 1 connections, echoed 6 bytes, peak 1 concurrent$' "$SERVER_OUT"
+# The address a server prints can be given back to -H: "[::1]" as well as "::1".
+conf_ipv6() {
+	ipv6_loopback || skip "no IPv6 loopback here"
+	start_server "$LAB" -H '[::1]'
+	grep -q '^listening on \[::1\]:' "$SERVER_OUT"
+	run bash -c "printf 'six\\n' | timeout $WAIT '$ROOT/$LAB/client' -q -H '[::1]' -p $PORT"
+	[[ $status -eq 0 && $output == six ]] || { echo "# '$output' exit $status" >&2; return 1; }
+	grep -q 'accepted \[::1\]:' "$SERVER_ERR"
 }
+ipv6_loopback() { [[ $(cat /proc/sys/net/ipv6/conf/lo/disable_ipv6 2>/dev/null) == 0 ]]; }
 
 # The client: a refused connection and a server that goes away are one clear line, exit 1.
 conf_client_errors() {
@@ -219,7 +258,7 @@ conf_client_errors() {
 	start_server "$LAB"
 	port=$PORT
 	stop_server
-	run --separate-stderr "$ROOT/$LAB/client" -p "$port" </dev/null
+	run --separate-stderr client -p "$port" </dev/null
 	[[ $status -eq 1 && $stderr == *"127.0.0.1:$port"*"Connection refused"* ]]
 
 	# Input arrives, is echoed, then the server stops before the input ends.
@@ -227,7 +266,7 @@ conf_client_errors() {
 	mkfifo "$fifo"
 	# Not through bg(): the redirection from the fifo must happen in the child, where opening
 	# it waits for a writer, not in this shell.
-	"$ROOT/$LAB/client" -q -p "$PORT" <"$fifo" >"$BATS_TEST_TMPDIR/out" \
+	deadline "$ROOT/$LAB/client" -q -p "$PORT" <"$fifo" >"$BATS_TEST_TMPDIR/out" \
 		2>"$BATS_TEST_TMPDIR/err" 3>&- &
 	BG_PID=$!
 	BG_PIDS+=("$BG_PID")
@@ -258,4 +297,293 @@ conf_verbosity() {
 	tcp_echo "$PORT" "quiet"
 	stop_server
 	[[ ! -s $SERVER_ERR ]] || { cat "$SERVER_ERR" >&2; return 1; }
+}
+
+# Started with descriptors 0, 1 or 2 closed, no program puts a socket there: the server's
+# log would go to a client, the client would echo the server its own log or read its socket
+# as input.
+conf_std_fds_closed() {
+	local fd line
+	start_server_with "$LAB" '<&- 2>&-'
+	[[ $(readlink /proc/"$SERVER_PID"/fd/0) == /dev/null ]] ||
+		{ ls -l /proc/"$SERVER_PID"/fd >&2; return 1; }
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'zero\n' >&"$fd"
+	IFS= read -r -t "$WAIT" line <&"$fd"
+	[[ $line == zero ]]
+	[[ $(readlink /proc/"$SERVER_PID"/fd/2) == /dev/null ]] ||
+		{ ls -l /proc/"$SERVER_PID"/fd >&2; return 1; }
+	exec {fd}>&-
+
+	# The client, each of the three closed in turn.
+	run bash -c "printf 'two\\n' | timeout $WAIT '$ROOT/$LAB/client' -p $PORT 2>&-"
+	[[ $status -eq 0 && $output == two ]] || { echo "# 2>&-: '$output' $status" >&2; return 1; }
+	run bash -c "timeout $WAIT '$ROOT/$LAB/client' -q -p $PORT <&-"
+	[[ $status -eq 0 && -z $output ]] || { echo "# <&-: '$output' $status" >&2; return 1; }
+	run bash -c "timeout $WAIT '$ROOT/$LAB/client' -q -p $PORT <'$RANDOM_1M' >&-"
+	[[ $status -eq 0 ]] || { echo "# >&-: exit $status" >&2; return 1; }
+	stop_server
+	[[ $SERVER_STATUS -eq 0 ]]
+	# The >&- client's 1 MiB came back to it once, not looped through the server again.
+	grep -Eq "echoed 104[0-9]{4} bytes" "$SERVER_OUT" || { cat "$SERVER_OUT" >&2; return 1; }
+}
+
+# "listening on" is a promise: a client that connects the moment it appears is accepted. So
+# the line comes after listen(), in the system call order strace records.
+conf_listen_before_announce() {
+	local t=$BATS_TEST_TMPDIR/trace listen_line announce_line pid
+	command -v strace >/dev/null || skip "strace is not installed"
+	(close_fds; exec strace -f -o "$t" -e trace=listen,write "$ROOT/$LAB/server" -p 0 -q) \
+		>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" </dev/null &
+	BG_PIDS+=($!)
+	wait_for "$WAIT" grep -q '^listening on ' "$BATS_TEST_TMPDIR/out"
+	pid=$(cat /proc/"${BG_PIDS[-1]}"/task/*/children)
+	kill -TERM "$pid"
+	wait "${BG_PIDS[-1]}"
+	listen_line=$(grep -n 'listen(' "$t" | head -1 | cut -d: -f1)
+	announce_line=$(grep -n 'write(1, "listening on' "$t" | head -1 | cut -d: -f1)
+	[[ -n $listen_line && -n $announce_line ]] || { cat "$t" >&2; return 1; }
+	((listen_line < announce_line)) || { cat "$t" >&2; return 1; }
+}
+
+# --- stopping ------------------------------------------------------------------------------
+
+# SIGTERM with a client connected: the client is let go, exit 0, one summary line. SIGINT too.
+conf_sigterm() {
+	local fd rest
+	start_server "$LAB"
+	tcp_echo "$PORT" "one"
+	# The first connection is closed before the second opens: exactly one at a time.
+	wait_for "$WAIT" grep -q 'closed' "$SERVER_ERR"
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'two\n' >&"$fd"
+	IFS= read -r -t "$WAIT" rest <&"$fd"
+	[[ $rest == two ]]
+	wait_idle "$SERVER_PID"
+	stop_server
+	[[ $SERVER_STATUS -eq 0 ]] || { cat "$SERVER_ERR" >&2; return 1; }
+	# The connected client sees the server close it.
+	run -1 read -r -t "$WAIT" rest <&"$fd"
+	exec {fd}>&-
+	assert_summary 2 8 1
+	[[ $(grep -c '^summary:' "$SERVER_OUT") -eq 1 ]]
+
+	# SIGINT (Ctrl-C) stops it the same way.
+	start_server "$LAB"
+	tcp_echo "$PORT" "three"
+	wait_idle "$SERVER_PID"
+	stop_server "$SERVER_PID" INT
+	[[ $SERVER_STATUS -eq 0 ]]
+	assert_summary 1 6 1
+}
+
+# One SIGTERM while 8 clients stream without pause: the server stops at once, busy or not.
+# The clients would stream for far longer than the wait (-t), so a server that only notices
+# the signal once traffic stops fails here. ("serial": the lab serves one of them.)
+conf_sigterm_streaming() {
+	local serial=${1:-} lg=$BATS_TEST_TMPDIR/stream.out
+	start_server "$LAB"
+	bg "$LOADGEN" -q -p "$PORT" -t $((WAIT * 4)) -c 8 -b 1000000M stream >"$lg" 2>&1
+	wait_for "$WAIT" accepted_at_least "$([[ -n $serial ]] && echo 1 || echo 8)"
+	wait_for "$WAIT" received_at_least "$PORT" $((32 * 1024 * 1024))
+	stop_server
+	[[ $SERVER_STATUS -eq 0 ]] || { cat "$SERVER_ERR" >&2; return 1; }
+	grep -Eq '^summary: served [0-9]+ connections?, echoed [1-9][0-9]* bytes' "$SERVER_OUT" ||
+		{ cat "$SERVER_OUT" >&2; return 1; }
+}
+accepted_at_least() { (($(grep -c 'accepted' "$SERVER_ERR") >= $1)); }
+
+# One SIGTERM while a client sends without reading: however the lab waits for that client
+# (a blocked write, or a write interest), it stops and exits 0.
+conf_sigterm_stalled_writer() {
+	local lg=$BATS_TEST_TMPDIR/slow.out
+	start_server "$LAB"
+	bg "$LOADGEN" -q -p "$PORT" -t "$WAIT" -b 8M slow >"$lg"
+	wait_for "$WAIT" grep -q '^slow paused' "$lg"
+	stop_server
+	[[ $SERVER_STATUS -eq 0 ]] || { cat "$SERVER_ERR" >&2; return 1; }
+	grep -q '^summary: ' "$SERVER_OUT"
+}
+
+# --- faults: short writes, spurious EAGAIN, awkward servers ----------------------------------
+
+# The server with every socket write cut to a few bytes and now and then EAGAIN on a
+# non-blocking read or write (tests/tools/shortio.so). Every byte still comes back, and the
+# summary counts exactly the bytes written back, not those merely read. ("blocking": the lab's
+# sockets are blocking, where EAGAIN cannot happen; only short writes are injected.)
+conf_short_io_server() {
+	local mode=${1:-} log=$BATS_TEST_TMPDIR/shortio.log
+	SERVER_PRELOAD=$TOOLS/shortio.so SHORTIO_LOG=$log start_server "$LAB"
+	tcp_echo "$PORT" "hello"
+	run loadgen echo -c 10 -n 20 -s 1000
+	[[ $status -eq 0 ]] || { echo "$output" >&2; return 1; }
+	run loadgen halfclose -b 256K
+	[[ $status -eq 0 ]] || { echo "$output" >&2; return 1; }
+	client -q -p "$PORT" <"$RANDOM_1M" >"$BATS_TEST_TMPDIR/out"
+	cmp "$RANDOM_1M" "$BATS_TEST_TMPDIR/out"
+	stop_server
+	[[ $SERVER_STATUS -eq 0 ]]
+	assert_summary 13 $((6 + 10 * 20 * 1000 + 262144 + 1048576)) ''
+	assert_faults "$log" "$mode"
+}
+
+# The lab's client with the same faults, against the lab's server: byte-exact.
+conf_short_io_client() {
+	local mode=${1:-} log=$BATS_TEST_TMPDIR/shortio.log
+	start_server "$LAB"
+	LD_PRELOAD=$TOOLS/shortio.so SHORTIO_LOG=$log ASAN_OPTIONS=$(asan_options) \
+		client -q -p "$PORT" <"$RANDOM_1M" >"$BATS_TEST_TMPDIR/out"
+	cmp "$RANDOM_1M" "$BATS_TEST_TMPDIR/out"
+	assert_faults "$log" "$mode"
+}
+
+# The lab's client against tests/tools/trickle, which echoes in small pieces at its own pace:
+# a client that expects the echo in the pieces it sent, or all at once, fails here.
+conf_client_trickle() {
+	local input=$BATS_TEST_TMPDIR/in
+	head -c 200000 "$RANDOM_1M" >"$input"
+	start_trickle -k 700 -u 300
+	client -q -p "$PORT" <"$input" >"$BATS_TEST_TMPDIR/out"
+	cmp "$input" "$BATS_TEST_TMPDIR/out"
+	set -o pipefail
+	cat "$input" | client -q -p "$PORT" | cmp - "$input"
+	run bash -c "printf 'hi\\n' | timeout $WAIT '$ROOT/$LAB/client' -q -p $PORT"
+	[[ $status -eq 0 && $output == hi ]]
+}
+
+# A server that echoes 100 bytes and closes: the client writes those 100 bytes out, then
+# says what happened and exits 1.
+conf_client_early_close() {
+	start_trickle -c 100
+	run --separate-stderr client -p "$PORT" <"$RANDOM_1M"
+	[[ $status -eq 1 ]] || { echo "# exit $status" >&2; return 1; }
+	[[ $output == "$(head -c 100 "$RANDOM_1M")" ]] ||
+		{ echo "# wrote ${#output} bytes, not the 100 that came back" >&2; return 1; }
+	[[ $stderr == *"server closed the connection"* || $stderr == *"server reset the connection"* ]] ||
+		{ echo "# '$stderr'" >&2; return 1; }
+}
+
+# A server that turns every client away at once (a reset, as a full server does): one clear
+# line and exit 1, whatever the client had to send.
+conf_client_turned_away() {
+	start_trickle -a
+	run --separate-stderr client -p "$PORT" </dev/null
+	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
+		{ echo "# empty input: exit $status, '$stderr'" >&2; return 1; }
+	run --separate-stderr client -p "$PORT" <"$RANDOM_1M"
+	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
+		{ echo "# 1 MiB input: exit $status, '$stderr'" >&2; return 1; }
+}
+
+# --- what a readiness loop owes ----------------------------------------------------------------
+
+# One small message echoed costs one wait, one read and one write: the echo is written in the
+# same pass as its read. WAITCALL is the lab's wait (pselect6, poll, epoll_wait...), READS how
+# many reads a message may cost (2 for a loop that reads until EAGAIN).
+conf_one_wait_per_echo() {
+	local waitcall=$1 reads=${2:-1} t=$BATS_TEST_TMPDIR/strace n=300 waits nread nwrite
+	command -v strace >/dev/null || skip "strace is not installed"
+	start_server "$LAB" -q
+	strace_attach "$SERVER_PID" "$t"
+	run loadgen echo -c 1 -n "$n" -s 64
+	[[ $status -eq 0 ]] || { echo "$output" >&2; return 1; }
+	strace_detach
+	waits=$(syscall_count "$t" "$waitcall")
+	nread=$(syscall_count "$t" read recvfrom recvmsg)
+	nwrite=$(syscall_count "$t" write sendto sendmsg)
+	echo "# $n messages: $waits $waitcall, $nread reads, $nwrite writes" >&3
+	# A few more than n: the accept, the EOF, the last wait.
+	((waits <= n + 5)) || { echo "# $waits waits for $n messages" >&2; return 1; }
+	((nread <= reads * n + 5)) || { echo "# $nread reads for $n messages" >&2; return 1; }
+	((nwrite <= n + 5)) || { echo "# $nwrite writes for $n messages" >&2; return 1; }
+	((waits >= n && nread >= n && nwrite >= n)) || { cat "$t" >&2; return 1; }
+}
+
+# An idle connection costs a small struct: N idle connections add under 1 KiB of RSS each.
+conf_idle_memory() {
+	local n=${1:-2000} lg=$BATS_TEST_TMPDIR/hold.out before after
+	SERVER_NOFILE=$((n + 64)) start_server "$LAB" -m $((n + 10))
+	tcp_echo "$PORT" warm-up
+	wait_for "$WAIT" grep -q 'closed' "$SERVER_ERR"
+	before=$(rss_kb "$SERVER_PID")
+	bg "$LOADGEN" -q -p "$PORT" -t $((WAIT * 2)) -c "$n" hold >"$lg"
+	wait_for "$WAIT" grep -q '^hold ' "$lg"
+	grep -q "^hold held=$n refused=0$" "$lg" || { cat "$lg" >&2; return 1; }
+	after=$(rss_kb "$SERVER_PID")
+	echo "# RSS $before kB, $after kB with $n idle connections:" \
+		"$(((after - before) * 1024 / n)) bytes each" >&3
+	(((after - before) * 1024 < n * 1024)) ||
+		{ echo "# $(((after - before) * 1024 / n)) bytes per idle connection" >&2; return 1; }
+	kill -USR1 "$BG_PID"
+	wait "$BG_PID"
+}
+
+# --- helpers of these cases ---------------------------------------------------------------------
+
+# assert_summary SERVED BYTES PEAK: the one summary line, exactly (PEAK '' for any).
+assert_summary() {
+	local want="^summary: served $1 connections?, echoed $2 bytes?, peak ${3:-[0-9]+} concurrent\$"
+	grep -Eq "$want" "$SERVER_OUT" ||
+		{ echo "# want /$want/, got:" >&2; cat "$SERVER_OUT" >&2; return 1; }
+}
+
+# assert_faults LOG [blocking]: the shim cut writes short, and (unless the sockets are
+# blocking) injected EAGAIN too; otherwise the case proved nothing.
+assert_faults() {
+	local short eagain
+	[[ -s $1 ]] || { echo "# no fault log: was the shim loaded?" >&2; return 1; }
+	short=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^short_writes=/) n += substr($i, 14) }
+		END { print n + 0 }' "$1")
+	eagain=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^eagain_(writes|reads)=/)
+		n += substr($i, index($i, "=") + 1) } END { print n + 0 }' "$1")
+	echo "# injected $short short writes, $eagain EAGAIN" >&3
+	((short > 0)) || return 1
+	[[ $2 == blocking ]] || ((eagain > 0))
+}
+
+# start_trickle ARGS...: tests/tools/trickle on a free port; sets PORT.
+start_trickle() {
+	local out=$BATS_TEST_TMPDIR/trickle.out
+	"$TOOLS/trickle" -q -p 0 "$@" >"$out" 2>"$BATS_TEST_TMPDIR/trickle.err" </dev/null 3>&- &
+	BG_PIDS+=($!)
+	wait_for "$WAIT" listening_or_dead "$!" "$out"
+	PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
+	[[ -n $PORT ]] || { cat "$out" "$BATS_TEST_TMPDIR/trickle.err" >&2; return 1; }
+}
+
+# close_wait_with_echo_pending PORT: a connection to PORT that the client has half-closed
+# (CLOSE_WAIT on the server's side) while the server still has bytes queued to send it.
+close_wait_with_echo_pending() {
+	ss -Htn state close-wait "( sport = :$1 )" | awk '$2 > 0 { found = 1 } END { exit !found }'
+}
+
+# received_at_least PORT BYTES: the server's connections on PORT have received that much
+# (tcp_info's bytes_received, summed): traffic flows, whatever the lab's model.
+received_at_least() {
+	local got
+	got=$(ss -Htin "( sport = :$1 )" | grep -o 'bytes_received:[0-9]*' |
+		awk -F: '{ n += $2 } END { print n + 0 }')
+	((got >= $2))
+}
+
+# strace_attach PID FILE: count PID's system calls (all threads) into FILE until
+# strace_detach; returns once strace is attached.
+strace_attach() {
+	strace -f -c -o "$2" -p "$1" 2>"$2.err" 3>&- &
+	STRACE_PID=$!
+	BG_PIDS+=("$STRACE_PID")
+	wait_for "$WAIT" grep -q 'attached' "$2.err"
+}
+strace_detach() {
+	kill -INT "$STRACE_PID"
+	wait "$STRACE_PID" || true
+}
+
+# syscall_count FILE NAME...: calls of those names in strace -c's table.
+syscall_count() {
+	local file=$1
+	shift
+	# Columns: % time, seconds, usecs/call, calls, [errors,] syscall.
+	awk -v names=" $* " 'index(names, " " $NF " ") && $4 ~ /^[0-9]+$/ { n += $4 }
+		END { print n + 0 }' "$file"
 }

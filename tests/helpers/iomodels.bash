@@ -10,18 +10,34 @@
 # - background processes are started with 3>&- so bats does not wait on its fd 3.
 #
 # SANITIZE=1 in the environment (make sanitize) builds and tests the ASan+UBSan build.
+#
+# IOMODELS_WAIT=N (default 30) is the deadline, in seconds, of every wait: for a server to
+# listen, for an echo, for a server to fall asleep or to exit. A correct lab meets each in a
+# fraction of a second; the margin is for the sanitizer build on a busy machine. Lower it
+# (IOMODELS_WAIT=5 bats tests/03-select.bats) to make a broken lab fail faster.
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 LOADGEN=$ROOT/bench/loadgen
+TOOLS=$ROOT/tests/tools
+
+# The sanitizer build starts and runs slower; give every wait the same generous deadline.
+WAIT=${IOMODELS_WAIT:-30}
+# No test may hang the suite: bats fails a test that runs longer than this (bats-core 1.7+).
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-$((WAIT * 10))}
 
 # Build everything once per test file; make does nothing when it is up to date. MAKEFLAGS from
-# an outer `make test` would leak its jobserver and options into this make, so drop them.
+# an outer `make test` would leak its jobserver and options into this make, so drop them. The
+# test fixtures (tests/tools) are built without the sanitizers: they test, they are not tested.
 build_all() {
-	(unset MAKEFLAGS MAKELEVEL MFLAGS; make -s -C "$ROOT" SANITIZE="${SANITIZE:-0}" all) ||
+	(unset MAKEFLAGS MAKELEVEL MFLAGS
+		make -s -C "$ROOT" SANITIZE="${SANITIZE:-0}" all &&
+		if [[ -f $TOOLS/Makefile ]]; then make -s -C "$TOOLS"; fi) ||
 		{ echo "# build failed" >&2; return 1; }
 }
 
-# wait_for SECONDS COMMAND...: run COMMAND until it succeeds; fail after SECONDS.
+# wait_for SECONDS COMMAND...: run COMMAND until it succeeds; fail after SECONDS. On failure,
+# if a function why_not_COMMAND exists, it is called with the same arguments to say what was
+# seen instead.
 wait_for() {
 	local limit=$1 deadline
 	shift
@@ -29,23 +45,37 @@ wait_for() {
 	until "$@"; do
 		if ((SECONDS >= deadline)); then
 			echo "# gave up after ${limit}s waiting for: $*" >&2
+			if declare -F "why_not_$1" >/dev/null; then
+				"why_not_$1" "${@:2}" >&2
+			fi
 			return 1
 		fi
 		sleep 0.02
 	done
 }
 
-# The sanitizer build starts and runs slower; give every wait the same generous deadline.
-WAIT=${IOMODELS_WAIT:-30}
+# deadline COMMAND...: COMMAND with the suite's deadline, so a client that never ends (one
+# that does not half-close, say) fails its test in WAIT seconds instead of hanging it.
+deadline() {
+	timeout -k 5 "$WAIT" "$@"
+}
 
 BG_PIDS=()
 
 # start_server LAB [ARGS...]: start LAB's server on a free port and wait until it listens.
 # Sets SERVER_PID, PORT, SERVER_OUT (its stdout) and SERVER_ERR (its log).
-# With SERVER_NOFILE=N set, the server runs with its fd limit (ulimit -n) at N.
+# With SERVER_NOFILE=N set, the server runs with its fd limit at N (the soft limit: the hard
+# one stays, so a test may raise it again from outside with prlimit); with
+# SERVER_PRELOAD=LIB, with LIB preloaded (LD_PRELOAD), for fault injection.
 start_server() {
-	local lab=$1 n=${#BG_PIDS[@]}
-	shift
+	start_server_with "$1" '' "${@:2}"
+}
+
+# start_server_with LAB REDIRECTIONS [ARGS...]: the same, with extra redirections applied to
+# the server alone ('<&- 2>&-': started with stdin and stderr closed).
+start_server_with() {
+	local lab=$1 redirs=$2 n=${#BG_PIDS[@]}
+	shift 2
 	SERVER_OUT=$BATS_TEST_TMPDIR/server$n.out
 	SERVER_ERR=$BATS_TEST_TMPDIR/server$n.err
 	# The subshell becomes the server (exec), so $! is the server's PID. It starts with
@@ -54,9 +84,13 @@ start_server() {
 	(
 		close_fds
 		if [[ -n ${SERVER_NOFILE:-} ]]; then
-			ulimit -n "$SERVER_NOFILE" || exit 1
+			ulimit -Sn "$SERVER_NOFILE" || exit 1
 		fi
-		exec "$ROOT/$lab/server" -p 0 "$@"
+		if [[ -n ${SERVER_PRELOAD:-} ]]; then
+			export LD_PRELOAD=$SERVER_PRELOAD ASAN_OPTIONS
+			ASAN_OPTIONS=$(asan_options)
+		fi
+		eval "exec \"\$ROOT/\$lab/server\" -p 0 \"\$@\" $redirs"
 	) >"$SERVER_OUT" 2>"$SERVER_ERR" </dev/null &
 	SERVER_PID=$!
 	BG_PIDS+=("$SERVER_PID")
@@ -70,6 +104,12 @@ start_server() {
 		cat "$SERVER_OUT" "$SERVER_ERR" >&2
 		return 1
 	fi
+}
+
+# ASan insists on coming first among the preloaded libraries; a fault-injection shim
+# preloaded into a sanitizer build must be allowed to come before it.
+asan_options() {
+	echo "${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 }
 
 # Close every descriptor above 2 in this (sub)shell.
@@ -97,6 +137,11 @@ stop_server() {
 
 is_gone() {
 	! kill -0 "$1" 2>/dev/null || [[ $(proc_state "$1") == Z ]]
+}
+why_not_is_gone() {
+	echo "# process $1 still running $(sleep_report "$1") after the signal;" \
+		"signals pending: $(awk '/^(ShdPnd|SigPnd|SigBlk):/ { printf "%s ", $0 }' \
+		/proc/"$1"/status 2>/dev/null)"
 }
 
 # bg COMMAND...: start COMMAND in the background, remembered for teardown; sets BG_PID.
@@ -147,9 +192,43 @@ fds_below() {
 fd_count_is() { [[ $(fd_count "$1") -eq $2 ]]; }
 is_sleeping() { [[ $(proc_state "$1") == S ]]; }
 
+# CPU time (user + system) of PID and the threads it has, in clock ticks (proc(5)).
+cpu_ticks() { awk '{ print $14 + $15 }' /proc/"$1"/stat; }
+TICKS=$(getconf CLK_TCK)
+
+# "in state R, 190 of the last 200 ticks on the CPU": what a process is doing, for messages.
+sleep_report() {
+	local t0 t1
+	t0=$(cpu_ticks "$1" 2>/dev/null) || return 0
+	sleep 1
+	t1=$(cpu_ticks "$1" 2>/dev/null) || return 0
+	echo "in state $(proc_state "$1"), using $((t1 - t0)) of $TICKS CPU ticks in the last second"
+}
+why_not_is_sleeping() {
+	echo "# expected process $1 asleep in a system call (state S): it is $(sleep_report "$1")"
+}
+
 # wait_idle PID: the server is asleep in a system call (accept, read, select...), so a signal
 # sent now interrupts that call and cannot land between its test of the stop flag and the call.
 wait_idle() { wait_for "$WAIT" is_sleeping "$1"; }
+
+# not_spinning PID SECONDS: over SECONDS of wall time, PID used under a quarter of one CPU.
+# A loop that spins (on EMFILE, on write interest it does not need) uses all of one; one that
+# sleeps until the kernel wakes it uses next to none. This is a behaviour, not a speed: the
+# margin is wide enough for a busy machine and the sanitizer build.
+not_spinning() {
+	local pid=$1 secs=$2 t0 t1 c0 c1 used elapsed
+	t0=$(date +%s%N)
+	c0=$(cpu_ticks "$pid")
+	sleep "$secs"
+	c1=$(cpu_ticks "$pid")
+	t1=$(date +%s%N)
+	used=$(((c1 - c0) * 1000 / TICKS))		# ms of CPU
+	elapsed=$(((t1 - t0) / 1000000))		# ms of wall time
+	echo "# process $pid used $used ms of CPU in $elapsed ms" >&3
+	((used * 4 < elapsed)) ||
+		{ echo "# process $pid is spinning: $used ms of CPU in $elapsed ms" >&2; return 1; }
+}
 
 # A lab's own per-test resource snapshot, compared after clients leave.
 snapshot() {
