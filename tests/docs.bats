@@ -43,7 +43,7 @@ labs() { (cd "$ROOT" && ls -d [0-9][0-9]-*/ | tr -d /); }
 	"$ROOT/tools/excerpts.sh" update "$doc"
 	run "$ROOT/tools/excerpts.sh" check "$doc"
 	[[ $status -eq 0 ]]
-	sed -i 's/read no more/read nothing more/' "$doc"
+	sed -i 's/this slot is free/this slot is empty/' "$doc"
 	run "$ROOT/tools/excerpts.sh" check "$doc"
 	[[ $status -eq 1 && $output == *"no longer matches"* ]]
 	printf '%s\n' '<!-- excerpt: 03-select/server.c no-such-region -->' '```c' '```' >>"$doc"
