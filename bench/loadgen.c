@@ -37,19 +37,24 @@
  * position the echo has reached.  The bytes cover 0..255, NUL included, and
  * differ from one connection to the next.
  *
- * In the result line, ok counts the connections that did their mode's job
- * (in hold: were held; in reset: were reset), refused those the server
- * turned away (hold only: connection refused, or closed or reset before the
- * echo), errors the other failures (refused connect, early EOF or reset,
- * no free port), mismatches those that got a wrong byte back; bytes is what
- * came back verified, and the latencies are those of the echo round trips.
- * seconds leaves out the time spent waiting for a signal.  Each failure is
- * also one line on stderr (MAX_REPORTS of them at most), and the -t limit
- * ends the run with "loadgen: timed out after N s".
+ * Every connection ends with exactly one outcome, counted in the result
+ * line: ok, it did its mode's job (in hold: was held; in reset: was
+ * reset); refused, the server turned it away (connect() refused, in
+ * every mode; in hold also closed or reset before its echo);
+ * errors, any other failure (early EOF or reset, no free port, the -t limit
+ * or a signal before it was done: "unfinished"); mismatches, a wrong byte
+ * came back.  ok + refused + errors + mismatches = conns.  bytes is what
+ * came back verified, and the latencies are those of the echo round trips;
+ * seconds leaves out the time spent waiting for a signal.  Every connection
+ * that is not ok is one line on stderr, "loadgen: conn N: " and what became
+ * of it (MAX_REPORTS lines at most, then a count of the rest), except
+ * hold's refusals under -q, which are expected there.  The -t limit ends the
+ * run with "loadgen: timed out after N s".
  *
- * Exit status: 0 when every connection did its job with no error and no
- * mismatch, 1 otherwise (including the -t limit and SIGINT/SIGTERM, except
- * while hold is holding), 2 for bad usage.
+ * Exit status: 0 when every connection did its mode's job, in hold when
+ * every connection was held or refused (refusals are what hold measures: its
+ * line reports them); 1 otherwise, including the -t limit and SIGINT/SIGTERM
+ * (except while hold is holding); 2 for bad usage.
  *
  * Linux only (epoll, signalfd).  Deliberately standalone, libc only: it does
  * not use common/, so a bug there cannot hide behind the tool that tests it.
@@ -173,6 +178,16 @@ static unsigned		 reports;		/* error lines so far */
 /* Scratch buffers: one connection's I/O is done before the next starts. */
 static unsigned char	 sbuf[CHUNK], rbuf[CHUNK], expect[CHUNK];
 
+/*
+ * What sbuf holds: sbuf_len bytes of connection sbuf_id's stream from
+ * position sbuf_pos.  Kept from one send() to the next, so that a server
+ * that takes a few bytes at a time does not make us compute 64 KiB of
+ * stream for each of them.
+ */
+static unsigned		 sbuf_id;
+static uint64_t		 sbuf_pos;
+static size_t		 sbuf_len;
+
 static void
 usage(FILE *fp)
 {
@@ -200,12 +215,15 @@ usage(FILE *fp)
 "  -s size     echo, hold, reset: message size in bytes (default 64)\n"
 "  -b bytes    stream, halfclose, slow: bytes per connection (default 1M)\n"
 "  -t seconds  time limit for the whole run (default 30)\n"
-"  -q          print nothing but the result line (and hold/slow's line)\n"
+"  -q          print only the result line, hold's or slow's own line,\n"
+"              and a line per connection that failed\n"
 "  -h          print this help\n"
 "\n"
+"Every connection is counted once in the result line: ok, refused (connect\n"
+"refused; in hold also closed before its echo), errors or mismatches.\n"
 "Sizes take a K or M suffix (KiB, MiB).  Exit status: 0 when every\n"
-"connection did its job, 1 on errors, mismatches, the time limit or a\n"
-"signal, 2 for bad usage.\n");
+"connection did its job (hold: was held or refused), 1 otherwise (errors,\n"
+"refusals, mismatches, the time limit, a signal), 2 for bad usage.\n");
 }
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -429,6 +447,10 @@ conn_close(struct conn *c)
 	c->events = 0;
 }
 
+/*
+ * Settle c with outcome out (not ok), say why on stderr, and close it.  A
+ * refusal in hold is an expected answer, which -q keeps quiet.
+ */
 static void __attribute__((format(printf, 3, 4)))
 conn_fail(struct conn *c, enum outcome out, const char *fmt, ...)
 {
@@ -438,7 +460,8 @@ conn_fail(struct conn *c, enum outcome out, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	conn_report(c, "%s", line);
+	if (!(opt.quiet && opt.mode == MODE_HOLD && out == OUT_REFUSED))
+		conn_report(c, "%s", line);
 	conn_settle(c, out);
 	conn_close(c);
 }
@@ -457,11 +480,16 @@ conn_lost(struct conn *c, const char *call, int err)
 		 * after it, the server may close held connections (it is
 		 * shutting down, say): count it and move on.
 		 */
-		if (c->outcome == OUT_PENDING)
-			conn_settle(c, OUT_REFUSED);
-		else
+		if (c->outcome != OUT_PENDING) {
 			dropped++;
-		conn_close(c);
+			conn_close(c);
+		} else if (err == 0) {
+			conn_fail(c, OUT_REFUSED, "refused: the server closed the "
+			    "connection before its echo");
+		} else {
+			conn_fail(c, OUT_REFUSED, "refused: %s: %s before its echo",
+			    call, strerror(err));
+		}
 	} else if (err == 0 && c->state == ST_SHUT && c->rcvd == c->goal) {
 		conn_settle(c, OUT_OK);
 		conn_close(c);
@@ -479,15 +507,12 @@ conn_lost(struct conn *c, const char *call, int err)
 	}
 }
 
+/* A refused connect() is a refusal in every mode; anything else an error. */
 static void
 conn_connect_failed(struct conn *c, int err)
 {
-	if (opt.mode == MODE_HOLD && err == ECONNREFUSED) {
-		conn_settle(c, OUT_REFUSED);
-		conn_close(c);
-	} else {
-		conn_fail(c, OUT_ERROR, "connect: %s", strerror(err));
-	}
+	conn_fail(c, err == ECONNREFUSED ? OUT_REFUSED : OUT_ERROR,
+	    "connect: %s", strerror(err));
 }
 
 /*
@@ -651,17 +676,35 @@ on_connected(struct conn *c)
  * socket buffers: a server with back-pressure stops taking bytes while its
  * echo waits for us, and we read nothing in here.
  */
+/* send() the next bytes of c's stream, max at most; send's return value. */
+static ssize_t
+conn_send(struct conn *c, uint64_t max)
+{
+	size_t len, off;
+
+	if (sbuf_len == 0 || sbuf_id != c->id || c->sent < sbuf_pos ||
+	    c->sent >= sbuf_pos + sbuf_len) {
+		sbuf_len = c->goal - c->sent < CHUNK ?
+		    (size_t)(c->goal - c->sent) : CHUNK;
+		sbuf_id = c->id;
+		sbuf_pos = c->sent;
+		stream_fill(c->id, c->sent, sbuf, sbuf_len);
+	}
+	off = (size_t)(c->sent - sbuf_pos);
+	len = sbuf_len - off;
+	if (len > max)
+		len = (size_t)max;
+	/* MSG_NOSIGNAL: a reset peer gives EPIPE, not SIGPIPE. */
+	return send(c->fd, sbuf + off, len, MSG_NOSIGNAL);
+}
+
 static void
 on_writable(struct conn *c)
 {
-	size_t len;
 	ssize_t n;
 
 	while (c->sent < c->limit) {
-		len = c->limit - c->sent < CHUNK ? c->limit - c->sent : CHUNK;
-		stream_fill(c->id, c->sent, sbuf, len);
-		/* MSG_NOSIGNAL: a reset peer gives EPIPE, not SIGPIPE. */
-		n = send(c->fd, sbuf, len, MSG_NOSIGNAL);
+		n = conn_send(c, c->limit - c->sent);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -753,18 +796,14 @@ on_readable(struct conn *c)
 }
 
 /*
- * reset: once the server has echoed at least one byte, it has accepted the
- * connection and is busy with it, data in flight both ways (what a reset
- * should hit).  Then close with SO_LINGER {1, 0}: close() drops what is
- * queued and sends RST instead of FIN (socket(7)).
+ * Close with SO_LINGER {1, 0}: close() drops what is queued and sends RST
+ * instead of FIN (socket(7)).  That is reset's job: ok.
  */
 static void
-conn_maybe_reset(struct conn *c)
+conn_reset(struct conn *c)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
-	if (c->state != ST_OPEN || c->rcvd == 0)
-		return;
 	if (setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == -1) {
 		conn_fail(c, OUT_ERROR, "setsockopt SO_LINGER: %s",
 		    strerror(errno));
@@ -772,6 +811,18 @@ conn_maybe_reset(struct conn *c)
 	}
 	conn_settle(c, OUT_OK);
 	conn_close(c);
+}
+
+/*
+ * reset: once the server has echoed at least one byte, it has accepted the
+ * connection and is busy with it, data in flight both ways (what a reset
+ * should hit).
+ */
+static void
+conn_maybe_reset(struct conn *c)
+{
+	if (c->state == ST_OPEN && c->rcvd > 0)
+		conn_reset(c);
 }
 
 static void
@@ -1063,11 +1114,14 @@ main(int argc, char *argv[])
 	end = run(sfd, t_start + opt.seconds * NS_PER_S, &waited);
 	t_end = now_ns();
 
-	/* Whatever is still open: held connections close with FIN. */
+	/*
+	 * Whatever is still open closes with FIN: held connections (ok), and
+	 * those the time limit or a signal cut short (errors).
+	 */
 	for (i = 0; i < opt.conns; i++) {
 		if (conns[i].outcome == OUT_PENDING)
-			conn_report(&conns[i], "unfinished: %" PRIu64 " of %"
-			    PRIu64 " bytes sent, %" PRIu64 " echoed",
+			conn_fail(&conns[i], OUT_ERROR, "unfinished: %" PRIu64
+			    " of %" PRIu64 " bytes sent, %" PRIu64 " echoed",
 			    conns[i].sent, conns[i].goal, conns[i].rcvd);
 		conn_close(&conns[i]);
 	}
@@ -1088,6 +1142,7 @@ main(int argc, char *argv[])
 	free(conns);
 	if (close(epfd) == -1 || close(sfd) == -1)
 		warn("close");
-	return end == END_DONE && count[OUT_ERROR] == 0 &&
-	    count[OUT_MISMATCH] == 0 ? 0 : 1;
+	/* Every connection has its outcome now; in hold a refusal is one. */
+	return end == END_DONE && count[OUT_OK] + (opt.mode == MODE_HOLD ?
+	    count[OUT_REFUSED] : 0) == opt.conns ? 0 : 1;
 }
