@@ -30,6 +30,10 @@
  *	slow		small buffers; send without reading until stalled for
  *			300 ms, print "slow paused sent=N", wait for SIGUSR1,
  *			then read the echo, send the rest and half-close.
+ *	abort		send -b bytes, no more than the server's window takes,
+ *			without reading; half-close, print "abort shut sent=N",
+ *			wait for SIGUSR1, then close with RST (SO_LINGER 0)
+ *			while the server still has echo to write (see below).
  *
  * Every byte is verified without storing what was sent: connection c sends
  * the output of splitmix64 seeded with c, whose byte at any position can be
@@ -37,10 +41,35 @@
  * position the echo has reached.  The bytes cover 0..255, NUL included, and
  * differ from one connection to the next.
  *
+ * abort is the SIGPIPE test.  A server that writes to a connection the peer
+ * has reset gets EPIPE, and SIGPIPE, which kills it unless it ignores the
+ * signal; but only if the reset reaches a socket in CLOSE_WAIT, one that has
+ * already received our FIN: a reset in ESTABLISHED makes the next write fail
+ * with ECONNRESET, and no signal.  Our FIN reaches the server only once every
+ * byte before it is in the server's receive queue, and a server that stops
+ * reading while its echo waits for us (back-pressure) closes its receive
+ * window: a FIN queued behind bytes the window refuses never arrives.  So
+ * abort sends no more than the server's window takes, less ABORT_MARGIN
+ * (tcp(7) TCP_INFO tcpi_snd_wnd, Linux 5.4 or later, and SIOCOUTQ), reads
+ * nothing, and half-closes once all -b bytes are sent or the window has not
+ * opened for 300 ms (the server stopped reading).  The FIN then always fits;
+ * once the server has acknowledged it (SIOCOUTQ is 0), abort prints "abort
+ * shut sent=N" (N: the bytes all connections sent) and waits for SIGUSR1,
+ * then resets every connection.  The server has echo to write and input it
+ * has not read yet, so its next write fails with EPIPE.  A FIN that is not
+ * acknowledged within 1 s is a failure, reported on stderr.  The echo is
+ * pending only if -b is more than the kernel buffers between the server and
+ * us hold (on Linux loopback the server's send buffer grows to 2 to 3 MiB,
+ * at most tcp_wmem's 4 MiB): abort's default -b, 8 MiB, is, and the server
+ * stops reading before the end (without -q, loadgen says so).  With a
+ * smaller -b the server may have nothing left to write, and the test tests
+ * nothing.  abort with many connections costs megabytes of kernel memory
+ * each.
+ *
  * Every connection ends with exactly one outcome, counted in the result
- * line: ok, it did its mode's job (in hold: was held; in reset: was
- * reset); refused, the server turned it away (connect() refused, in
- * every mode; in hold also closed or reset before its echo);
+ * line: ok, it did its mode's job (in hold: was held; in reset and abort:
+ * was reset as planned); refused, the server turned it away (connect()
+ * refused, in every mode; in hold also closed or reset before its echo);
  * errors, any other failure (early EOF or reset, no free port, the -t limit
  * or a signal before it was done: "unfinished"); mismatches, a wrong byte
  * came back.  ok + refused + errors + mismatches = conns.  bytes is what
@@ -56,15 +85,20 @@
  * line reports them); 1 otherwise, including the -t limit and SIGINT/SIGTERM
  * (except while hold is holding); 2 for bad usage.
  *
- * Linux only (epoll, signalfd).  Deliberately standalone, libc only: it does
- * not use common/, so a bug there cannot hide behind the tool that tests it.
+ * Linux only (epoll, signalfd, TCP_INFO).  Deliberately standalone, libc
+ * only: it does not use common/, so a bug there cannot hide behind the tool
+ * that tests it.
  */
 
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>		/* SIOCOUTQ */
+#include <linux/tcp.h>			/* TCP_INFO with tcpi_snd_wnd */
 
 #include <err.h>
 #include <errno.h>
@@ -73,6 +107,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +123,10 @@
 #define NS_PER_MS	1000000ULL
 #define SLOW_STALL_NS	(300 * NS_PER_MS)
 #define SLOW_SOCKBUF	4096
+#define ABORT_BYTES	(8 * 1024 * 1024)	/* abort's default -b */
+#define ABORT_MARGIN	4096		/* abort: window left free for the FIN */
+#define ABORT_FIN_NS	(1000 * NS_PER_MS)	/* abort: time for the FIN's ack */
+#define ABORT_POLL_NS	(2 * NS_PER_MS)	/* abort: how often to look at windows */
 
 /*
  * Latencies go into a log-linear histogram rather than an array of samples,
@@ -99,10 +138,10 @@
 #define HIST_BUCKETS	(HIST_SUB * (64 - HIST_SUB_BITS + 1))
 
 enum mode { MODE_ECHO, MODE_STREAM, MODE_HOLD, MODE_RESET, MODE_HALFCLOSE,
-	MODE_SLOW, MODE_COUNT };
+	MODE_SLOW, MODE_ABORT, MODE_COUNT };
 
 static const char *const mode_names[MODE_COUNT] = {
-	"echo", "stream", "hold", "reset", "halfclose", "slow",
+	"echo", "stream", "hold", "reset", "halfclose", "slow", "abort",
 };
 
 enum state {
@@ -136,6 +175,8 @@ struct conn {
 	uint64_t	t_progress;	/* when a send last made progress */
 	bool		stalled;	/* the last send() said EAGAIN */
 	bool		paused;		/* slow: done with phase 1 */
+	bool		cut;		/* abort: half-closed before all was sent */
+	bool		fin_in;		/* abort: the server has acked our FIN */
 };
 
 static struct {
@@ -145,6 +186,7 @@ static struct {
 	uint64_t	 messages;
 	uint64_t	 size;
 	uint64_t	 bytes;
+	bool		 bytes_set;	/* -b given */
 	uint64_t	 seconds;
 	bool		 quiet;
 	enum mode	 mode;
@@ -162,7 +204,7 @@ static struct {
 static struct conn	*conns;
 static int		 epfd = -1;
 static enum phase	 phase = PH_RUN;
-static bool		 slow_resumed;	/* slow: SIGUSR1 came, phase 2 */
+static bool		 resumed;	/* slow, abort: SIGUSR1 came, phase 2 */
 static bool		 got_usr1;
 static int		 got_term;	/* SIGTERM or SIGINT, 0 if none */
 
@@ -206,6 +248,11 @@ usage(FILE *fp)
 "  halfclose  send all -b bytes, half-close, then read the whole echo\n"
 "  slow       send -b bytes without reading until stalled for 300 ms,\n"
 "             print \"slow paused sent=N\", wait for SIGUSR1, then read\n"
+"  abort      send -b bytes without reading, never more than the server's\n"
+"             window takes, until sent or stalled for 300 ms; half-close,\n"
+"             print \"abort shut sent=N\" once the server has the FIN, wait\n"
+"             for SIGUSR1, then close with RST: the server, in CLOSE_WAIT\n"
+"             with echo pending, gets EPIPE (and SIGPIPE) at its next write\n"
 "\n"
 "options:\n"
 "  -H host     server address (default 127.0.0.1)\n"
@@ -213,10 +260,11 @@ usage(FILE *fp)
 "  -c conns    connections, all opened at once (default 1)\n"
 "  -n messages echo: messages per connection (default 100)\n"
 "  -s size     echo, hold, reset: message size in bytes (default 64)\n"
-"  -b bytes    stream, halfclose, slow: bytes per connection (default 1M)\n"
+"  -b bytes    stream, halfclose, slow, abort: bytes per connection\n"
+"              (default 1M; abort 8M, more than the kernel buffers hold)\n"
 "  -t seconds  time limit for the whole run (default 30)\n"
-"  -q          print only the result line, hold's or slow's own line,\n"
-"              and a line per connection that failed\n"
+"  -q          print only the result line, hold's, slow's or abort's own\n"
+"              line, and a line per connection that failed\n"
 "  -h          print this help\n"
 "\n"
 "Every connection is counted once in the result line: ok, refused (connect\n"
@@ -301,6 +349,7 @@ parse_args(int argc, char *argv[])
 			break;
 		case 'b':
 			opt.bytes = parse_num(c, optarg, 0, 1ULL << 40, true);
+			opt.bytes_set = true;
 			break;
 		case 't':
 			opt.seconds = parse_num(c, optarg, 1, 1000000, false);
@@ -515,11 +564,23 @@ conn_connect_failed(struct conn *c, int err)
 	    "connect: %s", strerror(err));
 }
 
+/* Half-close: FIN after everything sent so far; we keep reading. */
+static void
+conn_shut(struct conn *c)
+{
+	if (shutdown(c->fd, SHUT_WR) == -1) {
+		conn_lost(c, "shutdown", errno);
+		return;
+	}
+	c->state = ST_SHUT;
+}
+
 /*
  * Half-close once everything is sent: shutdown(2) sends FIN while we keep
  * reading, and the server's EOF then tells that it has echoed it all.  Echo
  * waits for its last round trip first; hold and reset never half-close, and
- * slow does only in its second phase.
+ * slow does only in its second phase.  (abort also half-closes when its send
+ * stalls: see abort_ready.)
  */
 static void
 conn_maybe_shut(struct conn *c)
@@ -533,19 +594,16 @@ conn_maybe_shut(struct conn *c)
 		break;
 	case MODE_STREAM:
 	case MODE_HALFCLOSE:
+	case MODE_ABORT:
 		break;
 	case MODE_SLOW:
-		if (!slow_resumed)
+		if (!resumed)
 			return;
 		break;
 	default:
 		return;
 	}
-	if (shutdown(c->fd, SHUT_WR) == -1) {
-		conn_lost(c, "shutdown", errno);
-		return;
-	}
-	c->state = ST_SHUT;
+	conn_shut(c);
 }
 
 /*
@@ -571,9 +629,12 @@ conn_want(const struct conn *c)
 		 * and would deadlock a client that never reads.
 		 */
 		rd = c->sent == c->goal || c->stalled;
-	} else if (opt.mode == MODE_SLOW && !slow_resumed) {
+	} else if (opt.mode == MODE_SLOW && !resumed) {
 		rd = false;
 		wr = wr && !c->paused;
+	} else if (opt.mode == MODE_ABORT) {
+		/* abort_ready() sends, by the server's window; no reading. */
+		rd = wr = false;
 	}
 	return (rd ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0);
 }
@@ -621,13 +682,16 @@ conn_open(struct conn *c, const struct addrinfo *ai)
 		return;
 	}
 	/*
-	 * slow: small buffers, set before connect() because the receive
-	 * buffer decides the window scale offered in the SYN, so that the
-	 * kernel cannot absorb much of what we neither send nor read.
+	 * slow, abort: small buffers, set before connect() because the
+	 * receive buffer decides the window scale offered in the SYN, so that
+	 * the kernel cannot absorb much of what we neither send nor read.
+	 * (abort keeps its send buffer: it sends no more than the server's
+	 * window takes, so nothing waits in it.)
 	 */
-	if (opt.mode == MODE_SLOW &&
+	if ((opt.mode == MODE_SLOW || opt.mode == MODE_ABORT) &&
 	    (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf) == -1 ||
-	    setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf) == -1)) {
+	    (opt.mode == MODE_SLOW && setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF,
+	    &buf, sizeof buf) == -1))) {
 		conn_fail(c, OUT_ERROR, "setsockopt: %s", strerror(errno));
 		return;
 	}
@@ -797,7 +861,7 @@ on_readable(struct conn *c)
 
 /*
  * Close with SO_LINGER {1, 0}: close() drops what is queued and sends RST
- * instead of FIN (socket(7)).  That is reset's job: ok.
+ * instead of FIN (socket(7)).  That is the job of reset and abort: ok.
  */
 static void
 conn_reset(struct conn *c)
@@ -939,6 +1003,138 @@ print_sync(const char *fmt, ...)
 }
 
 /*
+ * abort: how many more bytes the server's receive window takes beyond what
+ * we have queued: the window it advertised (TCP_INFO tcpi_snd_wnd, Linux
+ * 5.4 and later) less what it has not acknowledged (SIOCOUTQ, tcp(7)).
+ * Returns -1 with errno set if the kernel cannot say.
+ */
+static int64_t
+abort_room(const struct conn *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	int queued;
+
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+	    ioctl(c->fd, SIOCOUTQ, &queued) == -1)
+		return -1;
+	if (len < offsetof(struct tcp_info, tcpi_snd_wnd) +
+	    sizeof ti.tcpi_snd_wnd) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return (int64_t)ti.tcpi_snd_wnd - queued;
+}
+
+/*
+ * abort, phase 1: send what the server's window takes, less ABORT_MARGIN,
+ * so that our FIN always finds room, half-closing once all -b bytes are
+ * sent.  Nothing is read: the server's echo piles up until it stops reading.
+ */
+static void
+abort_send(struct conn *c, uint64_t now)
+{
+	int64_t room;
+	ssize_t n;
+
+	while (c->state == ST_OPEN && c->sent < c->goal) {
+		if ((room = abort_room(c)) == -1) {
+			conn_fail(c, OUT_ERROR, "TCP_INFO: %s", strerror(errno));
+			return;
+		}
+		if (room <= ABORT_MARGIN)
+			return;
+		n = conn_send(c, (uint64_t)(room - ABORT_MARGIN) <
+		    c->goal - c->sent ? (uint64_t)(room - ABORT_MARGIN) :
+		    c->goal - c->sent);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				conn_lost(c, "send", errno);
+			return;
+		}
+		c->sent += (uint64_t)n;
+		c->t_progress = now;
+	}
+	conn_maybe_shut(c);
+}
+
+/*
+ * abort: has the server acknowledged everything we sent, our FIN included
+ * (SIOCOUTQ counts the FIN)?  Then its socket is in CLOSE_WAIT.
+ */
+static bool
+abort_fin_in(struct conn *c)
+{
+	int queued;
+
+	c->fin_in = ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued == 0;
+	return c->fin_in;
+}
+
+/*
+ * abort: move every connection on (see abort_send); one whose window has not
+ * opened for SLOW_STALL_NS half-closes with what it has sent (the server has
+ * stopped reading).  A FIN not acknowledged within ABORT_FIN_NS is a failure.
+ * Returns whether every connection is either settled or has its FIN in;
+ * *wake is lowered to the next look (window updates come with no event).
+ */
+static bool
+abort_ready(uint64_t now, uint64_t *wake)
+{
+	struct conn *c;
+	bool all = true;
+	unsigned i;
+
+	for (i = 0; i < opt.conns; i++) {
+		c = &conns[i];
+		if (c->state == ST_CLOSED || c->fin_in)
+			continue;
+		if (c->state == ST_OPEN)
+			abort_send(c, now);
+		if (c->state == ST_OPEN && now - c->t_progress >= SLOW_STALL_NS) {
+			c->cut = true;
+			conn_shut(c);
+			c->t_progress = now;
+		}
+		if (c->state == ST_SHUT && abort_fin_in(c))
+			continue;
+		if (c->state == ST_SHUT && now - c->t_progress >= ABORT_FIN_NS) {
+			conn_fail(c, OUT_ERROR, "the server did not take the "
+			    "half-close within %llu ms (%" PRIu64 " bytes sent)",
+			    ABORT_FIN_NS / NS_PER_MS, c->sent);
+			continue;
+		}
+		if (c->state == ST_CLOSED)
+			continue;
+		all = false;
+		if (now + ABORT_POLL_NS < *wake)
+			*wake = now + ABORT_POLL_NS;
+	}
+	return all;
+}
+
+/* abort: the line the driving script waits for, and how it went. */
+static void
+abort_shut_line(void)
+{
+	uint64_t sent = 0;
+	unsigned i, cut = 0;
+
+	for (i = 0; i < opt.conns; i++) {
+		sent += conns[i].sent;
+		if (conns[i].cut && conns[i].fin_in)
+			cut++;
+	}
+	print_sync("abort shut sent=%" PRIu64 "\n", sent);
+	if (!opt.quiet && cut > 0)
+		fprintf(stderr, "loadgen: abort: %u connection%s sent less than "
+		    "-b: the server stopped reading (it has echo pending)\n",
+		    cut, cut == 1 ? "" : "s");
+}
+
+/*
  * The loop: check the clock and the signals, move to the next phase when
  * every connection is ready for it, wait, dispatch, repeat.  *waited
  * accumulates the time spent waiting for a signal, which is not traffic.
@@ -965,8 +1161,13 @@ run(int sfd, uint64_t deadline, uint64_t *waited)
 		if (phase == PH_PAUSED && got_usr1) {
 			got_usr1 = false;
 			phase = PH_RUN;
-			slow_resumed = true;
+			resumed = true;
 			for (i = 0; i < opt.conns; i++) {
+				if (opt.mode == MODE_ABORT) {
+					if (conns[i].state == ST_SHUT)
+						conn_reset(&conns[i]);
+					continue;
+				}
 				conn_maybe_shut(&conns[i]);
 				conn_update(&conns[i]);
 			}
@@ -982,11 +1183,18 @@ run(int sfd, uint64_t deadline, uint64_t *waited)
 			t_wait = now;
 			continue;
 		}
-		if (phase == PH_RUN && opt.mode == MODE_SLOW && !slow_resumed &&
+		if (phase == PH_RUN && opt.mode == MODE_SLOW && !resumed &&
 		    slow_stalled(now, &wake)) {
 			for (sent = 0, i = 0; i < opt.conns; i++)
 				sent += conns[i].sent;
 			print_sync("slow paused sent=%" PRIu64 "\n", sent);
+			phase = PH_PAUSED;
+			t_wait = now;
+			continue;
+		}
+		if (phase == PH_RUN && opt.mode == MODE_ABORT && !resumed &&
+		    abort_ready(now, &wake)) {
+			abort_shut_line();
 			phase = PH_PAUSED;
 			t_wait = now;
 			continue;
@@ -1102,6 +1310,9 @@ main(int argc, char *argv[])
 		case MODE_HOLD:
 		case MODE_RESET:
 			conns[i].goal = opt.size;
+			break;
+		case MODE_ABORT:
+			conns[i].goal = opt.bytes_set ? opt.bytes : ABORT_BYTES;
 			break;
 		default:
 			conns[i].goal = opt.bytes;
