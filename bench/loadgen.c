@@ -556,12 +556,19 @@ conn_lost(struct conn *c, const char *call, int err)
 	}
 }
 
-/* A refused connect() is a refusal in every mode; anything else an error. */
+/*
+ * A refused connect() is a refusal in every mode, anything else an error;
+ * except a reset in hold: the server accepted the connection and reset it
+ * before we saw the handshake end, which is how it turns a client away.
+ */
 static void
 conn_connect_failed(struct conn *c, int err)
 {
-	conn_fail(c, err == ECONNREFUSED ? OUT_REFUSED : OUT_ERROR,
-	    "connect: %s", strerror(err));
+	if (opt.mode == MODE_HOLD && err == ECONNRESET)
+		conn_lost(c, "connect", err);
+	else
+		conn_fail(c, err == ECONNREFUSED ? OUT_REFUSED : OUT_ERROR,
+		    "connect: %s", strerror(err));
 }
 
 /* Half-close: FIN after everything sent so far; we keep reading. */
