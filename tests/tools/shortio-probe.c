@@ -328,7 +328,8 @@ files(const char *dir)
 	ok &= whole("file", fd, -1, CHUNK);
 	if (lseek(fd, 0, SEEK_SET) == -1)
 		err(1, "lseek");
-	if (read(fd, buf, sizeof buf) != (ssize_t)sizeof buf || buf[CHUNK - 1] != byte_at(CHUNK - 1)) {
+	if (read(fd, buf, sizeof buf) != (ssize_t)sizeof buf ||
+	    buf[CHUNK - 1] != byte_at(CHUNK - 1)) {
 		warnx("file: a read was cut short");
 		ok = false;
 	}
@@ -370,8 +371,8 @@ main(int argc, char *argv[])
 	bool ok;
 
 	if (argc < 2)
-		errx(2, "usage: shortio-probe files DIR | blocking|nonblocking|edge|fork|threads N"
-		    " | sizes");
+		errx(2, "usage: shortio-probe files DIR | sizes | "
+		    "blocking|nonblocking|edge|fork|threads N");
 	if (argc > 2)
 		n = strtoul(argv[2], NULL, 10);
 	if (n > MAX_N)
