@@ -52,19 +52,20 @@
  * abort sends no more than the server's window takes, less ABORT_MARGIN
  * (tcp(7) TCP_INFO tcpi_snd_wnd, Linux 5.4 or later, and SIOCOUTQ), reads
  * nothing, and half-closes once all -b bytes are sent or the window has not
- * opened for 300 ms (the server stopped reading).  The FIN then always fits;
+ * opened for 300 ms (the server stopped reading).  It offers a 1 KiB MSS,
+ * which keeps the server's send buffer small, so that the server stops
+ * reading after some 200 KiB rather than 3 MiB.  The FIN then always fits;
  * once the server has acknowledged it (SIOCOUTQ is 0), abort prints "abort
  * shut sent=N" (N: the bytes all connections sent) and waits for SIGUSR1,
  * then resets every connection.  The server has echo to write and input it
  * has not read yet, so its next write fails with EPIPE.  A FIN that is not
  * acknowledged within 1 s is a failure, reported on stderr.  The echo is
  * pending only if -b is more than the kernel buffers between the server and
- * us hold (on Linux loopback the server's send buffer grows to 2 to 3 MiB,
- * at most tcp_wmem's 4 MiB): abort's default -b, 8 MiB, is, and the server
- * stops reading before the end (without -q, loadgen says so).  With a
+ * us hold (the server's send buffer: about 100 KiB with the small MSS, at
+ * most tcp_wmem's 4 MiB): abort's default -b, 8 MiB, is, and the server
+ * stops reading long before the end (without -q, loadgen says so).  With a
  * smaller -b the server may have nothing left to write, and the test tests
- * nothing.  abort with many connections costs megabytes of kernel memory
- * each.
+ * nothing.
  *
  * Every connection ends with exactly one outcome, counted in the result
  * line: ok, it did its mode's job (in hold: was held; in reset and abort:
@@ -125,6 +126,7 @@
 #define SLOW_SOCKBUF	4096
 #define ABORT_BYTES	(8 * 1024 * 1024)	/* abort's default -b */
 #define ABORT_MARGIN	4096		/* abort: window left free for the FIN */
+#define ABORT_MSS	1024		/* abort: the segment size we offer */
 #define ABORT_FIN_NS	(1000 * NS_PER_MS)	/* abort: time for the FIN's ack */
 #define ABORT_POLL_NS	(2 * NS_PER_MS)	/* abort: how often to look at windows */
 
@@ -680,7 +682,7 @@ static void
 conn_open(struct conn *c, const struct addrinfo *ai)
 {
 	struct epoll_event ev;
-	int buf = SLOW_SOCKBUF;
+	int buf = SLOW_SOCKBUF, mss = ABORT_MSS;
 
 	c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, ai->ai_protocol);
@@ -700,6 +702,18 @@ conn_open(struct conn *c, const struct addrinfo *ai)
 	    (opt.mode == MODE_SLOW && setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF,
 	    &buf, sizeof buf) == -1))) {
 		conn_fail(c, OUT_ERROR, "setsockopt: %s", strerror(errno));
+		return;
+	}
+	/*
+	 * abort: a small MSS, offered in the SYN.  Linux sizes the server's
+	 * send buffer from the segment size, to about 2 MiB with loopback's
+	 * 64 KiB segments; with 1 KiB ones it stays near 100 KiB, and abort
+	 * has that much less to send before the server stops reading.
+	 */
+	if (opt.mode == MODE_ABORT && setsockopt(c->fd, IPPROTO_TCP, TCP_MAXSEG,
+	    &mss, sizeof mss) == -1) {
+		conn_fail(c, OUT_ERROR, "setsockopt TCP_MAXSEG: %s",
+		    strerror(errno));
 		return;
 	}
 	/*
