@@ -30,6 +30,10 @@
  *	slow		small buffers; send without reading until stalled for
  *			300 ms, print "slow paused sent=N", wait for SIGUSR1,
  *			then read the echo, send the rest and half-close.
+ *	abort		send -b bytes, no more than the server's window takes,
+ *			without reading; half-close, print "abort shut sent=N",
+ *			wait for SIGUSR1, then close with RST (SO_LINGER 0)
+ *			while the server still has echo to write (see below).
  *
  * Every byte is verified without storing what was sent: connection c sends
  * the output of splitmix64 seeded with c, whose byte at any position can be
@@ -37,29 +41,65 @@
  * position the echo has reached.  The bytes cover 0..255, NUL included, and
  * differ from one connection to the next.
  *
- * In the result line, ok counts the connections that did their mode's job
- * (in hold: were held; in reset: were reset), refused those the server
- * turned away (hold only: connection refused, or closed or reset before the
- * echo), errors the other failures (refused connect, early EOF or reset,
- * no free port), mismatches those that got a wrong byte back; bytes is what
- * came back verified, and the latencies are those of the echo round trips.
- * seconds leaves out the time spent waiting for a signal.  Each failure is
- * also one line on stderr (MAX_REPORTS of them at most), and the -t limit
- * ends the run with "loadgen: timed out after N s".
+ * abort is the SIGPIPE test.  A server that writes to a connection the peer
+ * has reset gets EPIPE, and SIGPIPE, which kills it unless it ignores the
+ * signal; but only if the reset reaches a socket in CLOSE_WAIT, one that has
+ * already received our FIN: a reset in ESTABLISHED makes the next write fail
+ * with ECONNRESET, and no signal.  Our FIN reaches the server only once every
+ * byte before it is in the server's receive queue, and a server that stops
+ * reading while its echo waits for us (back-pressure) closes its receive
+ * window: a FIN queued behind bytes the window refuses never arrives.  So
+ * abort sends no more than the server's window takes, less ABORT_MARGIN
+ * (tcp(7) TCP_INFO tcpi_snd_wnd, Linux 5.4 or later, and SIOCOUTQ), reads
+ * nothing, and half-closes once all -b bytes are sent or the window has not
+ * opened for 300 ms (the server stopped reading).  It offers a 1 KiB MSS,
+ * which keeps the server's send buffer small, so that the server stops
+ * reading after some 200 KiB rather than 3 MiB.  The FIN then always fits;
+ * once the server has acknowledged it (SIOCOUTQ is 0), abort prints "abort
+ * shut sent=N" (N: the bytes all connections sent) and waits for SIGUSR1,
+ * then resets every connection.  The server has echo to write and input it
+ * has not read yet, so its next write fails with EPIPE.  A FIN that is not
+ * acknowledged within 1 s is a failure, reported on stderr.  The echo is
+ * pending only if -b is more than the kernel buffers between the server and
+ * us hold (the server's send buffer: about 100 KiB with the small MSS, at
+ * most tcp_wmem's 4 MiB): abort's default -b, 8 MiB, is, and the server
+ * stops reading long before the end (without -q, loadgen says so).  With a
+ * smaller -b the server may have nothing left to write, and the test tests
+ * nothing.
  *
- * Exit status: 0 when every connection did its job with no error and no
- * mismatch, 1 otherwise (including the -t limit and SIGINT/SIGTERM, except
- * while hold is holding), 2 for bad usage.
+ * Every connection ends with exactly one outcome, counted in the result
+ * line: ok, it did its mode's job (in hold: was held; in reset and abort:
+ * was reset as planned); refused, the server turned it away (connect()
+ * refused, in every mode; in hold also closed or reset before its echo);
+ * errors, any other failure (early EOF or reset, no free port, the -t limit
+ * or a signal before it was done: "unfinished"); mismatches, a wrong byte
+ * came back.  ok + refused + errors + mismatches = conns.  bytes is what
+ * came back verified, and the latencies are those of the echo round trips;
+ * seconds leaves out the time spent waiting for a signal.  Every connection
+ * that is not ok is one line on stderr, "loadgen: conn N: " and what became
+ * of it (MAX_REPORTS lines at most, then a count of the rest), except
+ * hold's refusals under -q, which are expected there.  The -t limit ends the
+ * run with "loadgen: timed out after N s".
  *
- * Linux only (epoll, signalfd).  Deliberately standalone, libc only: it does
- * not use common/, so a bug there cannot hide behind the tool that tests it.
+ * Exit status: 0 when every connection did its mode's job, in hold when
+ * every connection was held or refused (refusals are what hold measures: its
+ * line reports them); 1 otherwise, including the -t limit and SIGINT/SIGTERM
+ * (except while hold is holding); 2 for bad usage.
+ *
+ * Linux only (epoll, signalfd, TCP_INFO).  Deliberately standalone, libc
+ * only: it does not use common/, so a bug there cannot hide behind the tool
+ * that tests it.
  */
 
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>		/* SIOCOUTQ */
+#include <linux/tcp.h>			/* TCP_INFO with tcpi_snd_wnd */
 
 #include <err.h>
 #include <errno.h>
@@ -68,6 +108,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +124,11 @@
 #define NS_PER_MS	1000000ULL
 #define SLOW_STALL_NS	(300 * NS_PER_MS)
 #define SLOW_SOCKBUF	4096
+#define ABORT_BYTES	(8 * 1024 * 1024)	/* abort's default -b */
+#define ABORT_MARGIN	4096		/* abort: window left free for the FIN */
+#define ABORT_MSS	1024		/* abort: the segment size we offer */
+#define ABORT_FIN_NS	(1000 * NS_PER_MS)	/* abort: time for the FIN's ack */
+#define ABORT_POLL_NS	(2 * NS_PER_MS)	/* abort: how often to look at windows */
 
 /*
  * Latencies go into a log-linear histogram rather than an array of samples,
@@ -94,10 +140,10 @@
 #define HIST_BUCKETS	(HIST_SUB * (64 - HIST_SUB_BITS + 1))
 
 enum mode { MODE_ECHO, MODE_STREAM, MODE_HOLD, MODE_RESET, MODE_HALFCLOSE,
-	MODE_SLOW, MODE_COUNT };
+	MODE_SLOW, MODE_ABORT, MODE_COUNT };
 
 static const char *const mode_names[MODE_COUNT] = {
-	"echo", "stream", "hold", "reset", "halfclose", "slow",
+	"echo", "stream", "hold", "reset", "halfclose", "slow", "abort",
 };
 
 enum state {
@@ -131,6 +177,8 @@ struct conn {
 	uint64_t	t_progress;	/* when a send last made progress */
 	bool		stalled;	/* the last send() said EAGAIN */
 	bool		paused;		/* slow: done with phase 1 */
+	bool		cut;		/* abort: half-closed before all was sent */
+	bool		fin_in;		/* abort: the server has acked our FIN */
 };
 
 static struct {
@@ -140,6 +188,7 @@ static struct {
 	uint64_t	 messages;
 	uint64_t	 size;
 	uint64_t	 bytes;
+	bool		 bytes_set;	/* -b given */
 	uint64_t	 seconds;
 	bool		 quiet;
 	enum mode	 mode;
@@ -157,7 +206,7 @@ static struct {
 static struct conn	*conns;
 static int		 epfd = -1;
 static enum phase	 phase = PH_RUN;
-static bool		 slow_resumed;	/* slow: SIGUSR1 came, phase 2 */
+static bool		 resumed;	/* slow, abort: SIGUSR1 came, phase 2 */
 static bool		 got_usr1;
 static int		 got_term;	/* SIGTERM or SIGINT, 0 if none */
 
@@ -172,6 +221,16 @@ static unsigned		 reports;		/* error lines so far */
 
 /* Scratch buffers: one connection's I/O is done before the next starts. */
 static unsigned char	 sbuf[CHUNK], rbuf[CHUNK], expect[CHUNK];
+
+/*
+ * What sbuf holds: sbuf_len bytes of connection sbuf_id's stream from
+ * position sbuf_pos.  Kept from one send() to the next, so that a server
+ * that takes a few bytes at a time does not make us compute 64 KiB of
+ * stream for each of them.
+ */
+static unsigned		 sbuf_id;
+static uint64_t		 sbuf_pos;
+static size_t		 sbuf_len;
 
 static void
 usage(FILE *fp)
@@ -191,6 +250,11 @@ usage(FILE *fp)
 "  halfclose  send all -b bytes, half-close, then read the whole echo\n"
 "  slow       send -b bytes without reading until stalled for 300 ms,\n"
 "             print \"slow paused sent=N\", wait for SIGUSR1, then read\n"
+"  abort      send -b bytes without reading, never more than the server's\n"
+"             window takes, until sent or stalled for 300 ms; half-close,\n"
+"             print \"abort shut sent=N\" once the server has the FIN, wait\n"
+"             for SIGUSR1, then close with RST: the server, in CLOSE_WAIT\n"
+"             with echo pending, gets EPIPE (and SIGPIPE) at its next write\n"
 "\n"
 "options:\n"
 "  -H host     server address (default 127.0.0.1)\n"
@@ -198,14 +262,18 @@ usage(FILE *fp)
 "  -c conns    connections, all opened at once (default 1)\n"
 "  -n messages echo: messages per connection (default 100)\n"
 "  -s size     echo, hold, reset: message size in bytes (default 64)\n"
-"  -b bytes    stream, halfclose, slow: bytes per connection (default 1M)\n"
+"  -b bytes    stream, halfclose, slow, abort: bytes per connection\n"
+"              (default 1M; abort 8M, more than the kernel buffers hold)\n"
 "  -t seconds  time limit for the whole run (default 30)\n"
-"  -q          print nothing but the result line (and hold/slow's line)\n"
+"  -q          print only the result line, hold's, slow's or abort's own\n"
+"              line, and a line per connection that failed\n"
 "  -h          print this help\n"
 "\n"
+"Every connection is counted once in the result line: ok, refused (connect\n"
+"refused; in hold also closed before its echo), errors or mismatches.\n"
 "Sizes take a K or M suffix (KiB, MiB).  Exit status: 0 when every\n"
-"connection did its job, 1 on errors, mismatches, the time limit or a\n"
-"signal, 2 for bad usage.\n");
+"connection did its job (hold: was held or refused), 1 otherwise (errors,\n"
+"refusals, mismatches, the time limit, a signal), 2 for bad usage.\n");
 }
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -283,6 +351,7 @@ parse_args(int argc, char *argv[])
 			break;
 		case 'b':
 			opt.bytes = parse_num(c, optarg, 0, 1ULL << 40, true);
+			opt.bytes_set = true;
 			break;
 		case 't':
 			opt.seconds = parse_num(c, optarg, 1, 1000000, false);
@@ -429,6 +498,10 @@ conn_close(struct conn *c)
 	c->events = 0;
 }
 
+/*
+ * Settle c with outcome out (not ok), say why on stderr, and close it.  A
+ * refusal in hold is an expected answer, which -q keeps quiet.
+ */
 static void __attribute__((format(printf, 3, 4)))
 conn_fail(struct conn *c, enum outcome out, const char *fmt, ...)
 {
@@ -438,7 +511,8 @@ conn_fail(struct conn *c, enum outcome out, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	conn_report(c, "%s", line);
+	if (!(opt.quiet && opt.mode == MODE_HOLD && out == OUT_REFUSED))
+		conn_report(c, "%s", line);
 	conn_settle(c, out);
 	conn_close(c);
 }
@@ -457,11 +531,16 @@ conn_lost(struct conn *c, const char *call, int err)
 		 * after it, the server may close held connections (it is
 		 * shutting down, say): count it and move on.
 		 */
-		if (c->outcome == OUT_PENDING)
-			conn_settle(c, OUT_REFUSED);
-		else
+		if (c->outcome != OUT_PENDING) {
 			dropped++;
-		conn_close(c);
+			conn_close(c);
+		} else if (err == 0) {
+			conn_fail(c, OUT_REFUSED, "refused: the server closed the "
+			    "connection before its echo");
+		} else {
+			conn_fail(c, OUT_REFUSED, "refused: %s: %s before its echo",
+			    call, strerror(err));
+		}
 	} else if (err == 0 && c->state == ST_SHUT && c->rcvd == c->goal) {
 		conn_settle(c, OUT_OK);
 		conn_close(c);
@@ -479,22 +558,38 @@ conn_lost(struct conn *c, const char *call, int err)
 	}
 }
 
+/*
+ * A refused connect() is a refusal in every mode, anything else an error;
+ * except a reset in hold: the server accepted the connection and reset it
+ * before we saw the handshake end, which is how it turns a client away.
+ */
 static void
 conn_connect_failed(struct conn *c, int err)
 {
-	if (opt.mode == MODE_HOLD && err == ECONNREFUSED) {
-		conn_settle(c, OUT_REFUSED);
-		conn_close(c);
-	} else {
-		conn_fail(c, OUT_ERROR, "connect: %s", strerror(err));
+	if (opt.mode == MODE_HOLD && err == ECONNRESET)
+		conn_lost(c, "connect", err);
+	else
+		conn_fail(c, err == ECONNREFUSED ? OUT_REFUSED : OUT_ERROR,
+		    "connect: %s", strerror(err));
+}
+
+/* Half-close: FIN after everything sent so far; we keep reading. */
+static void
+conn_shut(struct conn *c)
+{
+	if (shutdown(c->fd, SHUT_WR) == -1) {
+		conn_lost(c, "shutdown", errno);
+		return;
 	}
+	c->state = ST_SHUT;
 }
 
 /*
  * Half-close once everything is sent: shutdown(2) sends FIN while we keep
  * reading, and the server's EOF then tells that it has echoed it all.  Echo
  * waits for its last round trip first; hold and reset never half-close, and
- * slow does only in its second phase.
+ * slow does only in its second phase.  (abort also half-closes when its send
+ * stalls: see abort_ready.)
  */
 static void
 conn_maybe_shut(struct conn *c)
@@ -508,19 +603,16 @@ conn_maybe_shut(struct conn *c)
 		break;
 	case MODE_STREAM:
 	case MODE_HALFCLOSE:
+	case MODE_ABORT:
 		break;
 	case MODE_SLOW:
-		if (!slow_resumed)
+		if (!resumed)
 			return;
 		break;
 	default:
 		return;
 	}
-	if (shutdown(c->fd, SHUT_WR) == -1) {
-		conn_lost(c, "shutdown", errno);
-		return;
-	}
-	c->state = ST_SHUT;
+	conn_shut(c);
 }
 
 /*
@@ -546,9 +638,12 @@ conn_want(const struct conn *c)
 		 * and would deadlock a client that never reads.
 		 */
 		rd = c->sent == c->goal || c->stalled;
-	} else if (opt.mode == MODE_SLOW && !slow_resumed) {
+	} else if (opt.mode == MODE_SLOW && !resumed) {
 		rd = false;
 		wr = wr && !c->paused;
+	} else if (opt.mode == MODE_ABORT) {
+		/* abort_ready() sends, by the server's window; no reading. */
+		rd = wr = false;
 	}
 	return (rd ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0);
 }
@@ -587,7 +682,7 @@ static void
 conn_open(struct conn *c, const struct addrinfo *ai)
 {
 	struct epoll_event ev;
-	int buf = SLOW_SOCKBUF;
+	int buf = SLOW_SOCKBUF, mss = ABORT_MSS;
 
 	c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, ai->ai_protocol);
@@ -596,14 +691,29 @@ conn_open(struct conn *c, const struct addrinfo *ai)
 		return;
 	}
 	/*
-	 * slow: small buffers, set before connect() because the receive
-	 * buffer decides the window scale offered in the SYN, so that the
-	 * kernel cannot absorb much of what we neither send nor read.
+	 * slow, abort: small buffers, set before connect() because the
+	 * receive buffer decides the window scale offered in the SYN, so that
+	 * the kernel cannot absorb much of what we neither send nor read.
+	 * (abort keeps its send buffer: it sends no more than the server's
+	 * window takes, so nothing waits in it.)
 	 */
-	if (opt.mode == MODE_SLOW &&
+	if ((opt.mode == MODE_SLOW || opt.mode == MODE_ABORT) &&
 	    (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf) == -1 ||
-	    setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf) == -1)) {
+	    (opt.mode == MODE_SLOW && setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF,
+	    &buf, sizeof buf) == -1))) {
 		conn_fail(c, OUT_ERROR, "setsockopt: %s", strerror(errno));
+		return;
+	}
+	/*
+	 * abort: a small MSS, offered in the SYN.  Linux sizes the server's
+	 * send buffer from the segment size, to about 2 MiB with loopback's
+	 * 64 KiB segments; with 1 KiB ones it stays near 100 KiB, and abort
+	 * has that much less to send before the server stops reading.
+	 */
+	if (opt.mode == MODE_ABORT && setsockopt(c->fd, IPPROTO_TCP, TCP_MAXSEG,
+	    &mss, sizeof mss) == -1) {
+		conn_fail(c, OUT_ERROR, "setsockopt TCP_MAXSEG: %s",
+		    strerror(errno));
 		return;
 	}
 	/*
@@ -651,17 +761,35 @@ on_connected(struct conn *c)
  * socket buffers: a server with back-pressure stops taking bytes while its
  * echo waits for us, and we read nothing in here.
  */
+/* send() the next bytes of c's stream, max at most; send's return value. */
+static ssize_t
+conn_send(struct conn *c, uint64_t max)
+{
+	size_t len, off;
+
+	if (sbuf_len == 0 || sbuf_id != c->id || c->sent < sbuf_pos ||
+	    c->sent >= sbuf_pos + sbuf_len) {
+		sbuf_len = c->goal - c->sent < CHUNK ?
+		    (size_t)(c->goal - c->sent) : CHUNK;
+		sbuf_id = c->id;
+		sbuf_pos = c->sent;
+		stream_fill(c->id, c->sent, sbuf, sbuf_len);
+	}
+	off = (size_t)(c->sent - sbuf_pos);
+	len = sbuf_len - off;
+	if (len > max)
+		len = (size_t)max;
+	/* MSG_NOSIGNAL: a reset peer gives EPIPE, not SIGPIPE. */
+	return send(c->fd, sbuf + off, len, MSG_NOSIGNAL);
+}
+
 static void
 on_writable(struct conn *c)
 {
-	size_t len;
 	ssize_t n;
 
 	while (c->sent < c->limit) {
-		len = c->limit - c->sent < CHUNK ? c->limit - c->sent : CHUNK;
-		stream_fill(c->id, c->sent, sbuf, len);
-		/* MSG_NOSIGNAL: a reset peer gives EPIPE, not SIGPIPE. */
-		n = send(c->fd, sbuf, len, MSG_NOSIGNAL);
+		n = conn_send(c, c->limit - c->sent);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -753,18 +881,14 @@ on_readable(struct conn *c)
 }
 
 /*
- * reset: once the server has echoed at least one byte, it has accepted the
- * connection and is busy with it, data in flight both ways (what a reset
- * should hit).  Then close with SO_LINGER {1, 0}: close() drops what is
- * queued and sends RST instead of FIN (socket(7)).
+ * Close with SO_LINGER {1, 0}: close() drops what is queued and sends RST
+ * instead of FIN (socket(7)).  That is the job of reset and abort: ok.
  */
 static void
-conn_maybe_reset(struct conn *c)
+conn_reset(struct conn *c)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
-	if (c->state != ST_OPEN || c->rcvd == 0)
-		return;
 	if (setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == -1) {
 		conn_fail(c, OUT_ERROR, "setsockopt SO_LINGER: %s",
 		    strerror(errno));
@@ -772,6 +896,18 @@ conn_maybe_reset(struct conn *c)
 	}
 	conn_settle(c, OUT_OK);
 	conn_close(c);
+}
+
+/*
+ * reset: once the server has echoed at least one byte, it has accepted the
+ * connection and is busy with it, data in flight both ways (what a reset
+ * should hit).
+ */
+static void
+conn_maybe_reset(struct conn *c)
+{
+	if (c->state == ST_OPEN && c->rcvd > 0)
+		conn_reset(c);
 }
 
 static void
@@ -888,6 +1024,138 @@ print_sync(const char *fmt, ...)
 }
 
 /*
+ * abort: how many more bytes the server's receive window takes beyond what
+ * we have queued: the window it advertised (TCP_INFO tcpi_snd_wnd, Linux
+ * 5.4 and later) less what it has not acknowledged (SIOCOUTQ, tcp(7)).
+ * Returns -1 with errno set if the kernel cannot say.
+ */
+static int64_t
+abort_room(const struct conn *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	int queued;
+
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+	    ioctl(c->fd, SIOCOUTQ, &queued) == -1)
+		return -1;
+	if (len < offsetof(struct tcp_info, tcpi_snd_wnd) +
+	    sizeof ti.tcpi_snd_wnd) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return (int64_t)ti.tcpi_snd_wnd - queued;
+}
+
+/*
+ * abort, phase 1: send what the server's window takes, less ABORT_MARGIN,
+ * so that our FIN always finds room, half-closing once all -b bytes are
+ * sent.  Nothing is read: the server's echo piles up until it stops reading.
+ */
+static void
+abort_send(struct conn *c, uint64_t now)
+{
+	int64_t room;
+	ssize_t n;
+
+	while (c->state == ST_OPEN && c->sent < c->goal) {
+		if ((room = abort_room(c)) == -1) {
+			conn_fail(c, OUT_ERROR, "TCP_INFO: %s", strerror(errno));
+			return;
+		}
+		if (room <= ABORT_MARGIN)
+			return;
+		n = conn_send(c, (uint64_t)(room - ABORT_MARGIN) <
+		    c->goal - c->sent ? (uint64_t)(room - ABORT_MARGIN) :
+		    c->goal - c->sent);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				conn_lost(c, "send", errno);
+			return;
+		}
+		c->sent += (uint64_t)n;
+		c->t_progress = now;
+	}
+	conn_maybe_shut(c);
+}
+
+/*
+ * abort: has the server acknowledged everything we sent, our FIN included
+ * (SIOCOUTQ counts the FIN)?  Then its socket is in CLOSE_WAIT.
+ */
+static bool
+abort_fin_in(struct conn *c)
+{
+	int queued;
+
+	c->fin_in = ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued == 0;
+	return c->fin_in;
+}
+
+/*
+ * abort: move every connection on (see abort_send); one whose window has not
+ * opened for SLOW_STALL_NS half-closes with what it has sent (the server has
+ * stopped reading).  A FIN not acknowledged within ABORT_FIN_NS is a failure.
+ * Returns whether every connection is either settled or has its FIN in;
+ * *wake is lowered to the next look (window updates come with no event).
+ */
+static bool
+abort_ready(uint64_t now, uint64_t *wake)
+{
+	struct conn *c;
+	bool all = true;
+	unsigned i;
+
+	for (i = 0; i < opt.conns; i++) {
+		c = &conns[i];
+		if (c->state == ST_CLOSED || c->fin_in)
+			continue;
+		if (c->state == ST_OPEN)
+			abort_send(c, now);
+		if (c->state == ST_OPEN && now - c->t_progress >= SLOW_STALL_NS) {
+			c->cut = true;
+			conn_shut(c);
+			c->t_progress = now;
+		}
+		if (c->state == ST_SHUT && abort_fin_in(c))
+			continue;
+		if (c->state == ST_SHUT && now - c->t_progress >= ABORT_FIN_NS) {
+			conn_fail(c, OUT_ERROR, "the server did not take the "
+			    "half-close within %llu ms (%" PRIu64 " bytes sent)",
+			    ABORT_FIN_NS / NS_PER_MS, c->sent);
+			continue;
+		}
+		if (c->state == ST_CLOSED)
+			continue;
+		all = false;
+		if (now + ABORT_POLL_NS < *wake)
+			*wake = now + ABORT_POLL_NS;
+	}
+	return all;
+}
+
+/* abort: the line the driving script waits for, and how it went. */
+static void
+abort_shut_line(void)
+{
+	uint64_t sent = 0;
+	unsigned i, cut = 0;
+
+	for (i = 0; i < opt.conns; i++) {
+		sent += conns[i].sent;
+		if (conns[i].cut && conns[i].fin_in)
+			cut++;
+	}
+	print_sync("abort shut sent=%" PRIu64 "\n", sent);
+	if (!opt.quiet && cut > 0)
+		fprintf(stderr, "loadgen: abort: %u connection%s sent less than "
+		    "-b: the server stopped reading (it has echo pending)\n",
+		    cut, cut == 1 ? "" : "s");
+}
+
+/*
  * The loop: check the clock and the signals, move to the next phase when
  * every connection is ready for it, wait, dispatch, repeat.  *waited
  * accumulates the time spent waiting for a signal, which is not traffic.
@@ -914,8 +1182,13 @@ run(int sfd, uint64_t deadline, uint64_t *waited)
 		if (phase == PH_PAUSED && got_usr1) {
 			got_usr1 = false;
 			phase = PH_RUN;
-			slow_resumed = true;
+			resumed = true;
 			for (i = 0; i < opt.conns; i++) {
+				if (opt.mode == MODE_ABORT) {
+					if (conns[i].state == ST_SHUT)
+						conn_reset(&conns[i]);
+					continue;
+				}
 				conn_maybe_shut(&conns[i]);
 				conn_update(&conns[i]);
 			}
@@ -931,11 +1204,18 @@ run(int sfd, uint64_t deadline, uint64_t *waited)
 			t_wait = now;
 			continue;
 		}
-		if (phase == PH_RUN && opt.mode == MODE_SLOW && !slow_resumed &&
+		if (phase == PH_RUN && opt.mode == MODE_SLOW && !resumed &&
 		    slow_stalled(now, &wake)) {
 			for (sent = 0, i = 0; i < opt.conns; i++)
 				sent += conns[i].sent;
 			print_sync("slow paused sent=%" PRIu64 "\n", sent);
+			phase = PH_PAUSED;
+			t_wait = now;
+			continue;
+		}
+		if (phase == PH_RUN && opt.mode == MODE_ABORT && !resumed &&
+		    abort_ready(now, &wake)) {
+			abort_shut_line();
 			phase = PH_PAUSED;
 			t_wait = now;
 			continue;
@@ -1052,6 +1332,9 @@ main(int argc, char *argv[])
 		case MODE_RESET:
 			conns[i].goal = opt.size;
 			break;
+		case MODE_ABORT:
+			conns[i].goal = opt.bytes_set ? opt.bytes : ABORT_BYTES;
+			break;
 		default:
 			conns[i].goal = opt.bytes;
 			break;
@@ -1063,11 +1346,14 @@ main(int argc, char *argv[])
 	end = run(sfd, t_start + opt.seconds * NS_PER_S, &waited);
 	t_end = now_ns();
 
-	/* Whatever is still open: held connections close with FIN. */
+	/*
+	 * Whatever is still open closes with FIN: held connections (ok), and
+	 * those the time limit or a signal cut short (errors).
+	 */
 	for (i = 0; i < opt.conns; i++) {
 		if (conns[i].outcome == OUT_PENDING)
-			conn_report(&conns[i], "unfinished: %" PRIu64 " of %"
-			    PRIu64 " bytes sent, %" PRIu64 " echoed",
+			conn_fail(&conns[i], OUT_ERROR, "unfinished: %" PRIu64
+			    " of %" PRIu64 " bytes sent, %" PRIu64 " echoed",
 			    conns[i].sent, conns[i].goal, conns[i].rcvd);
 		conn_close(&conns[i]);
 	}
@@ -1088,6 +1374,7 @@ main(int argc, char *argv[])
 	free(conns);
 	if (close(epfd) == -1 || close(sfd) == -1)
 		warn("close");
-	return end == END_DONE && count[OUT_ERROR] == 0 &&
-	    count[OUT_MISMATCH] == 0 ? 0 : 1;
+	/* Every connection has its outcome now; in hold a refusal is one. */
+	return end == END_DONE && count[OUT_OK] + (opt.mode == MODE_HOLD ?
+	    count[OUT_REFUSED] : 0) == opt.conns ? 0 : 1;
 }
