@@ -302,6 +302,7 @@ main(int argc, char *argv[])
 	if ((conns = calloc((size_t)nslots, sizeof(*conns))) == NULL)
 		err(1, "calloc");
 
+	/* doc:stop */
 	/*
 	 * SIGINT and SIGTERM set sig_stop, and the loop tests it before every sweep. That is
 	 * enough here, with no self-pipe: the event loops need one to wake a wait that may
@@ -311,6 +312,7 @@ main(int argc, char *argv[])
 	 */
 	if (sig_setup(NULL) == -1)
 		err(1, "signal set-up");
+	/* end doc:stop */
 	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
 		errx(1, "cannot listen on %s: %s", net_name(opts.host, opts.port, name), why);
 	/* Non-blocking like every socket here: accept() is tried at every sweep. */

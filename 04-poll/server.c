@@ -298,6 +298,7 @@ main(int argc, char *argv[])
 	const char *why;
 	int listen_fd, wake_fd, fd, status;
 
+	/* doc:tables */
 	/*
 	 * The descriptor limit decides the sizes. -m defaults to what the soft limit leaves once
 	 * the server has its own six; past that, accept() fails with EMFILE and the client waits
@@ -323,6 +324,7 @@ main(int argc, char *argv[])
 	pfd = calloc((size_t)nslots, sizeof(*pfd));
 	if (conns == NULL || pfd == NULL)
 		err(1, "calloc");
+	/* end doc:tables */
 
 	/*
 	 * SIGINT and SIGTERM set sig_stop and write a byte to a pipe whose read end, wake_fd,
