@@ -1,8 +1,10 @@
 #!/usr/bin/env bats
 # The top-level Makefile does what README.md says: one lab by full name, short name or number
 # (and ./server, ./client follow it), a helpful answer to a wrong name, a build inside a lab
-# directory, and a clear message when bats is missing. Each test works in a copy of the tree,
-# so the checkout's own ./server and ./client are left alone.
+# directory (of any NAME.c there), build and clean lines that name their lab, and a clear
+# message when bats is missing. Each test works in a copy of the tree, so the checkout's own
+# ./server and ./client are left alone; a test that changes sources or Makefiles works in a
+# copy of its own (own_tree).
 
 bats_require_minimum_version 1.5.0
 load helpers/iomodels
@@ -15,6 +17,18 @@ setup_file() {
 }
 
 mk() { (unset MAKEFLAGS MAKELEVEL MFLAGS SANITIZE; make -C "$TREE" --no-print-directory "$@"); }
+
+# The labs of the copy, as the Makefile finds them.
+labs() { (cd "$TREE" && for m in [0-9][0-9]-*/Makefile; do echo "${m%/Makefile}"; done); }
+
+# own_tree: this test's own copy of the tree, for a test that changes sources or Makefiles.
+own_tree() {
+	TREE=$BATS_TEST_TMPDIR/tree
+	cp -a "$BATS_FILE_TMPDIR/tree" "$TREE"
+}
+
+# has_asan FILE: FILE was built with AddressSanitizer.
+has_asan() { grep -q __asan_init "$1"; }
 
 @test "make: make NN-name builds the lab and points ./server and ./client at it" {
 	run mk 03-select
@@ -86,4 +100,78 @@ mk() { (unset MAKEFLAGS MAKELEVEL MFLAGS SANITIZE; make -C "$TREE" --no-print-di
 	[[ $output != *"pselect6("* ]]
 	run mk -s trace
 	[[ $status -ne 0 && $output == *"usage: make trace LAB="* ]]
+}
+
+@test "make: each lab's build lines come under one line naming the lab; -s prints nothing" {
+	mk -s clean
+	run mk
+	[[ $status -eq 0 ]]
+	local lab pairs
+	for lab in $(labs) bench; do
+		[[ $(grep -c "^building $lab\$" <<<"$output") -eq 1 ]] ||
+			{ echo "# 'building $lab' is not there once: $output" >&2; return 1; }
+	done
+	# The program each compile line makes, after the last lab named above it.
+	pairs=$(awk '/^building / { lab = $2; next }
+		{ for (i = 1; i < NF; i++) if ($i == "-o") print lab ":" $(i + 1) }' <<<"$output")
+	[[ $pairs != *$'\n:'* && $pairs != :* ]]
+	for lab in $(labs); do
+		[[ $pairs == *"$lab:server"* && $pairs == *"$lab:client"* ]]
+	done
+	[[ $pairs == *"bench:loadgen"* ]]
+	# The whole compiler command stays in sight.
+	[[ $output == *" -I../common "*" -o server server.c "* ]]
+	mk -s clean
+	run mk -s
+	[[ $status -eq 0 && -z $output ]]
+}
+
+@test "make: make clean says what it removes, once per lab" {
+	mk -s
+	mk -s 03-select
+	run mk clean
+	[[ $status -eq 0 ]]
+	[[ -z $(sort <<<"$output" | uniq -d) ]] || { echo "# repeated lines: $output" >&2; return 1; }
+	local lab
+	for lab in $(labs); do
+		[[ $output == *"$lab: server client"* && ! -e $TREE/$lab/server ]]
+	done
+	[[ $output == *"bench: loadgen"* ]]
+	run mk clean
+	[[ $status -eq 0 && $output != *"cleaning"* ]]
+}
+
+@test "make: make NAME builds any NAME.c of a lab like its own programs, and make clean removes it" {
+	own_tree
+	cp "$TREE/01-blocking/client.c" "$TREE/01-blocking/client-naive.c"
+	run env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -C "$TREE/01-blocking" client-naive
+	[[ $status -eq 0 ]] || { echo "$output" >&2; return 1; }
+	[[ $output == *" -I../common "*" -o client-naive client-naive.c "* ]]
+	run "$TREE/01-blocking/client-naive" -h
+	[[ $status -eq 0 && $output == *"usage"* ]]
+	# A lab's Makefile may list more programs: make builds them all, make clean removes them.
+	cp "$TREE/03-select/server.c" "$TREE/03-select/server-extra.c"
+	sed -i 's/^PROGRAMS.*=.*/& server-extra/' "$TREE/03-select/Makefile"
+	run mk
+	[[ $status -eq 0 && -x $TREE/03-select/server-extra ]]
+	run mk clean
+	[[ $status -eq 0 ]]
+	[[ ! -e $TREE/01-blocking/client-naive && -f $TREE/01-blocking/client-naive.c ]]
+	[[ ! -e $TREE/03-select/server-extra && -f $TREE/03-select/server-extra.c ]]
+}
+
+# What a lab builds stays out of git; its sources do not, whatever their name.
+@test "make: .gitignore ignores the programs built in a lab, not its sources" {
+	git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 || skip "not a git checkout"
+	local path
+	for path in 01-blocking/server 03-select/client 07-aio/server-posixaio \
+		01-blocking/client-naive 03-select/.build-flags server client bench/loadgen; do
+		git -C "$ROOT" check-ignore -q --no-index "$path" ||
+			{ echo "# $path is not ignored" >&2; return 1; }
+	done
+	for path in 01-blocking/client-naive.c 07-aio/server-posixaio.c 03-select/Makefile \
+		03-select/server.c 07-aio/ring.h; do
+		! git -C "$ROOT" check-ignore -q --no-index "$path" ||
+			{ echo "# $path is ignored" >&2; return 1; }
+	done
 }
