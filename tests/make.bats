@@ -1,10 +1,11 @@
 #!/usr/bin/env bats
-# The top-level Makefile does what README.md says: one lab by full name, short name or number
-# (and ./server, ./client follow it), a helpful answer to a wrong name, a build inside a lab
-# directory (of any NAME.c there), build and clean lines that name their lab, and a clear
-# message when bats is missing. Each test works in a copy of the tree, so the checkout's own
-# ./server and ./client are left alone; a test that changes sources or Makefiles works in a
-# copy of its own (own_tree).
+# The top-level Makefile does what README.md says: one lab by full name, short name, number
+# or NN-name/ (and ./server, ./client follow it), a helpful answer to a wrong name or a
+# directory that is not a target, a build inside a lab directory (of any NAME.c there), build
+# and clean lines that name their lab, make help, make trace by any lab name, and a
+# clear message when bats is missing. Each test works in a copy of the tree, so the checkout's
+# own ./server and ./client are left alone; a test that changes sources or Makefiles works in
+# a copy of its own (own_tree).
 
 bats_require_minimum_version 1.5.0
 load helpers/iomodels
@@ -102,6 +103,45 @@ has_asan() { grep -q __asan_init "$1"; }
 	[[ $status -ne 0 && $output == *"usage: make trace LAB="* ]]
 }
 
+@test "make: make NN-name/ (as tab completion leaves it) works like make NN-name" {
+	local lab
+	for lab in $(labs); do
+		run mk "$lab/"
+		[[ $status -eq 0 ]] || { echo "$output" >&2; return 1; }
+		[[ $(readlink "$TREE/server") == "$lab/server" ]]
+		[[ $(readlink "$TREE/client") == "$lab/client" ]]
+	done
+}
+
+# tests/, docs/, bench/ are directories: without a rule of their own, make would call them "up
+# to date" and exit 0.
+@test "make: make tests, make docs, make bench do not pass as up to date" {
+	local name
+	for name in tests docs tests/ docs/ common tools; do
+		run mk "$name"
+		[[ $status -ne 0 && $output != *"up to date"* && $output == *"Labs: "* ]] ||
+			{ echo "make $name: $output" >&2; return 1; }
+	done
+	run mk tests
+	[[ $output == *"Did you mean: make test"* ]]
+	# Until make bench is written; then this case says what it prints.
+	run mk bench
+	[[ $status -ne 0 && $output != *"up to date"* && $output == *"not written yet"* ]]
+}
+
+@test "make: make help lists the targets and every lab, and exits 0" {
+	run mk help
+	[[ $status -eq 0 ]]
+	local target lab
+	for target in "make test" "make sanitize" "make trace LAB=" "make clean"; do
+		[[ $output == *"$target"* ]] || { echo "# no $target in: $output" >&2; return 1; }
+	done
+	for lab in $(labs); do
+		[[ $output == *"$lab"*"${lab#*-}"*"${lab%%-*}"* ]] ||
+			{ echo "# no $lab in: $output" >&2; return 1; }
+	done
+}
+
 @test "make: each lab's build lines come under one line naming the lab; -s prints nothing" {
 	mk -s clean
 	run mk
@@ -141,6 +181,34 @@ has_asan() { grep -q __asan_init "$1"; }
 	[[ $status -eq 0 && $output != *"cleaning"* ]]
 }
 
+@test "make: make clean cleans tests/tools too when it has a Makefile" {
+	own_tree
+	mkdir -p "$TREE/tests/tools"
+	printf 'clean:\n\trm -f fixture\n' >"$TREE/tests/tools/Makefile"
+	touch "$TREE/tests/tools/fixture"
+	run mk clean
+	[[ $status -eq 0 && ! -e $TREE/tests/tools/fixture ]]
+	rm -r "$TREE/tests/tools"
+	run mk clean
+	[[ $status -eq 0 ]]
+}
+
+@test "make: make trace LAB= takes short names and numbers, and builds the lab first" {
+	command -v strace >/dev/null || skip "strace is not installed (.ci/run installs it)"
+	mk -s clean
+	run mk -s trace LAB=select
+	[[ $status -eq 0 ]] || { echo "$output" >&2; return 1; }
+	[[ $output == *"== 03-select/server under strace"* && $output == *'"hello\nworld\n"'* ]]
+	# Only the lab traced was built.
+	[[ -x $TREE/03-select/server && ! -e $TREE/01-blocking/server ]]
+	run mk -s trace LAB=03
+	[[ $status -eq 0 && $output == *"== 03-select/server under strace"* ]]
+	run mk -s trace LAB=01-blocking/
+	[[ $status -eq 0 && $output == *"== 01-blocking/server under strace"* ]]
+	run mk -s trace LAB=selcet
+	[[ $status -ne 0 && $output == *"Labs: "*"Did you mean: make 03-select"* ]]
+}
+
 @test "make: make NAME builds any NAME.c of a lab like its own programs, and make clean removes it" {
 	own_tree
 	cp "$TREE/01-blocking/client.c" "$TREE/01-blocking/client-naive.c"
@@ -175,3 +243,4 @@ has_asan() { grep -q __asan_init "$1"; }
 			{ echo "# $path is ignored" >&2; return 1; }
 	done
 }
+
