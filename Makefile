@@ -4,7 +4,8 @@
 #	make 03-select		build one lab and point ./server and ./client at it
 #	make select, make 03	the same, by short name or number (make 03-select/ too)
 #	make test		build, then run the bats suite (bats tests/)
-#	make sanitize		build with ASan+UBSan, then run the suite against that build
+#	make sanitize		build with ASan+UBSan, run the suite against that build, then
+#				rebuild the normal build
 #	make trace LAB=select	the syscalls that show a lab's model, under strace (LAB takes
 #				the same names as make)
 #	make clean
@@ -51,10 +52,18 @@ test: all
 	@$(call need_bats)
 	$(BATS) tests/
 
+# The suite runs on the sanitizer build: SANITIZE=1 in its environment makes the helpers
+# build with the same flags, so they rebuild nothing. Then, pass or fail, the normal build is
+# put back, or ./server would silently stay the slower ASan build; make fails if the suite
+# did. bats is checked first, so a missing bats leaves no sanitizer build behind.
 sanitize:
-	@$(MAKE) --no-print-directory SANITIZE=1 all
 	@$(call need_bats)
-	SANITIZE=1 $(BATS) tests/
+	@status=0; \
+	$(MAKE) --no-print-directory SANITIZE=1 all && \
+	{ $(if $(SILENT),,echo 'SANITIZE=1 $(BATS) tests/';) SANITIZE=1 $(BATS) tests/; } || status=$$?; \
+	echo "make sanitize: rebuilding the normal build (the labs were the sanitizer build)"; \
+	$(MAKE) --no-print-directory -s SANITIZE=0 all || exit 1; \
+	exit $$status
 
 # LAB takes every name `make NAME` takes; only that lab is built (if it needs to be).
 TRACE_LAB = $(call lab_named,$(LAB))
@@ -91,7 +100,7 @@ help:
 	@echo "make                  build every lab and bench/loadgen"
 	@echo "make LAB              build one lab and point ./server and ./client at it"
 	@echo "make test             build, then run the test suite (bats tests/)"
-	@echo "make sanitize         the suite on an ASan+UBSan build"
+	@echo "make sanitize         the suite on an ASan+UBSan build, then the normal build again"
 	@echo "make trace LAB=LAB    the lab's server under strace while its client echoes"
 	@echo "make clean            remove what was built"
 	@echo "make help             this list"

@@ -2,10 +2,10 @@
 # The top-level Makefile does what README.md says: one lab by full name, short name, number
 # or NN-name/ (and ./server, ./client follow it), a helpful answer to a wrong name or a
 # directory that is not a target, a build inside a lab directory (of any NAME.c there), build
-# and clean lines that name their lab, make help, make trace by any lab name, and a
-# clear message when bats is missing. Each test works in a copy of the tree, so the checkout's
-# own ./server and ./client are left alone; a test that changes sources or Makefiles works in
-# a copy of its own (own_tree).
+# and clean lines that name their lab, make help, make trace by any lab name, the normal build
+# back after make sanitize, and a clear message when bats is missing. Each test works in a copy
+# of the tree, so the checkout's own ./server and ./client are left alone; a test that changes
+# sources or Makefiles works in a copy of its own (own_tree).
 
 bats_require_minimum_version 1.5.0
 load helpers/iomodels
@@ -209,6 +209,48 @@ has_asan() { grep -q __asan_init "$1"; }
 	[[ $status -ne 0 && $output == *"Labs: "*"Did you mean: make 03-select"* ]]
 }
 
+# BATS stands in for bats: a fake one records what the suite would have run on, and returns
+# the verdict asked of it.
+@test "make: make sanitize runs the suite on the sanitizer build, then rebuilds the normal one" {
+	own_tree
+	local fake=$BATS_TEST_TMPDIR/fake-bats record=$BATS_TEST_TMPDIR/record lab
+	cat >"$fake" <<-'FAKE'
+	#!/usr/bin/env bash
+	# What tests/helpers/iomodels.bash's build_all does, then: is this the sanitizer build?
+	(unset MAKEFLAGS MAKELEVEL MFLAGS; make -s -C "$PWD" SANITIZE="${SANITIZE:-0}" all) || exit 99
+	for f in [0-9][0-9]-*/server bench/loadgen; do
+		grep -q __asan_init "$f" && echo "asan $f" || echo "plain $f"
+	done >"$RECORD"
+	exit "$VERDICT"
+	FAKE
+	chmod +x "$fake"
+	mk -s
+	export RECORD=$record VERDICT
+	for VERDICT in 0 1; do
+		rm -f "$record"
+		run mk sanitize BATS="$fake"
+		if ((VERDICT == 0)); then
+			[[ $status -eq 0 ]] || { echo "$output" >&2; return 1; }
+		else
+			[[ $status -ne 0 ]]
+		fi
+		[[ $output == *"rebuilding the normal build"* ]]
+		# The suite ran on the sanitizer build, every lab of it...
+		[[ $(grep -c '^asan ' "$record") -eq $(($(labs | wc -l) + 1)) ]] ||
+			{ cat "$record" >&2; return 1; }
+		# ...and the normal build is back.
+		for lab in $(labs); do
+			! has_asan "$TREE/$lab/server"
+			! has_asan "$TREE/$lab/client"
+		done
+		! has_asan "$TREE/bench/loadgen"
+	done
+	# Without bats, nothing is built with the sanitizers.
+	run mk sanitize BATS=/nonexistent/bats
+	[[ $status -ne 0 && $output == *"apt-get install bats"* ]]
+	! has_asan "$TREE/03-select/server"
+}
+
 @test "make: make NAME builds any NAME.c of a lab like its own programs, and make clean removes it" {
 	own_tree
 	cp "$TREE/01-blocking/client.c" "$TREE/01-blocking/client-naive.c"
@@ -243,4 +285,3 @@ has_asan() { grep -q __asan_init "$1"; }
 			{ echo "# $path is ignored" >&2; return 1; }
 	done
 }
-
