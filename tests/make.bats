@@ -93,11 +93,13 @@ has_asan() { grep -q __asan_init "$1"; }
 	run mk -s trace LAB=03-select
 	[[ $status -eq 0 ]] || { echo "$output" >&2; return 1; }
 	[[ $output == *"pselect6("* && $output == *"accept4("* ]]
-	[[ $output == *'read('*', "hello\nworld\n", 16384)'*'= 12'* ]]
+	# The whole line read at once, whatever the size of the lab's buffer.
+	local read_line='(^|'$'\n'')read\([0-9]+, "hello\\nworld\\n", [0-9]+\) += 12'$'\n'
+	[[ $output =~ $read_line ]]
 	[[ $output == *'write('*', "hello\nworld\n", 12) '*'= 12'* ]]
 	run mk -s trace LAB=01-blocking
 	[[ $status -eq 0 ]]
-	[[ $output == *"accept("* && $output == *'read('*', "hello\nworld\n", 16384)'*'= 12'* ]]
+	[[ $output == *"accept("* && $output =~ $read_line ]]
 	[[ $output != *"pselect6("* ]]
 	run mk -s trace
 	[[ $status -ne 0 && $output == *"usage: make trace LAB="* ]]
