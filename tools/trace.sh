@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# trace.sh LAB - what `make trace LAB=03-select` runs: the lab's server under strace(1)
-# while the lab's client echoes a few lines, then the system calls that show the model, from
-# the server's socket() to its exit.
+# trace.sh NN-name - what `make trace LAB=03-select` runs, once make has resolved a short name
+# and built the lab: the lab's server under strace(1) while the lab's client echoes a few
+# lines, then the system calls that show the model, from the server's socket() to its exit.
 set -u
 lab=${1:?usage: tools/trace.sh NN-name}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +12,7 @@ command -v strace >/dev/null 2>&1 || {
 	echo "trace: strace is not installed (Debian/Ubuntu: sudo apt-get install strace)" >&2
 	exit 127
 }
-[ -x "$server" ] || { echo "trace: no $lab/server; run make $lab first" >&2; exit 2; }
+[ -x "$server" ] || { echo "trace: no $lab/server; make trace LAB=$lab builds it" >&2; exit 2; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
