@@ -120,10 +120,12 @@ strace_errors() {
 
 # No wait call at all, so conf_one_wait_per_echo has nothing to count. What an echo costs
 # instead: one read that finds the message and one write of the echo, as in the event loops,
-# and around them reads that find nothing (EAGAIN) and an accept() at every sweep, at least
-# one sweep per message: the polling the event loops leave to the kernel.
+# and around them an accept() at every sweep, at least one sweep per message, almost all of
+# them failing with EAGAIN: the polling the event loops leave to the kernel. (Whether a read
+# also finds nothing depends on who is faster; under strace the client often is, so only the
+# accept() tries are held to it: all but the one that took the client find nobody.)
 @test "$LAB: an echo is one read and one write, among tries that find nothing" {
-	local t=$BATS_TEST_TMPDIR/strace n=300 reads errs ok writes werrs accepts waits
+	local t=$BATS_TEST_TMPDIR/strace n=300 reads errs ok writes werrs accepts aerrs waits
 	command -v strace >/dev/null || skip "strace is not installed"
 	start_server "$LAB" -q
 	strace_attach "$SERVER_PID" "$t"
@@ -136,14 +138,15 @@ strace_errors() {
 	writes=$(syscall_count "$t" write)
 	werrs=$(strace_errors "$t" write)
 	accepts=$(syscall_count "$t" accept4)
+	aerrs=$(strace_errors "$t" accept4)
 	waits=$(syscall_count "$t" select pselect6 poll ppoll epoll_wait epoll_pwait epoll_pwait2)
 	echo "# $n messages: $ok reads with data (+ $errs EAGAIN), $writes writes," \
-		"$accepts accept4, $waits waits" >&3
+		"$accepts accept4 ($aerrs EAGAIN), $waits waits" >&3
 	((waits == 0)) || { cat "$t" >&2; return 1; }
 	# One read per message, plus the EOF.
 	((ok >= n && ok <= n + 2)) || { cat "$t" >&2; return 1; }
 	((writes >= n && writes <= n + 2 && werrs == 0)) || { cat "$t" >&2; return 1; }
-	((accepts >= n && errs > 0)) || { cat "$t" >&2; return 1; }
+	((accepts >= n && aerrs >= accepts - 1)) || { cat "$t" >&2; return 1; }
 }
 
 # Out of descriptors, accept() fails with EMFILE and leaves the client queued: tried again at
