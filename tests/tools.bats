@@ -27,6 +27,8 @@ setup_file() {
 	export ASAN_OPTIONS=verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 }
 
+setup() { not_the_labs; }
+
 teardown() {
 	stop_all
 }

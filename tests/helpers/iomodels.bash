@@ -35,6 +35,16 @@ build_all() {
 		{ echo "# build failed" >&2; return 1; }
 }
 
+# not_the_labs: for a test file that checks the build system or the test fixtures, not the
+# labs' code (make.bats, tools.bats, bench.bats): under make sanitize, which is there to run the
+# labs on the sanitizer build, its tests skip, saying that make test ran them. Call it in
+# setup(); bats 1.8 cannot skip from setup_file().
+not_the_labs() {
+	if [[ ${SANITIZE:-0} == 1 ]]; then
+		skip "checks the build or the test tools, not the labs: make test runs it"
+	fi
+}
+
 # wait_for SECONDS COMMAND...: run COMMAND until it succeeds; fail after SECONDS. On failure,
 # if a function why_not_COMMAND exists, it is called with the same arguments to say what was
 # seen instead.
