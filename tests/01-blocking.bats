@@ -51,7 +51,7 @@ teardown() { conformance_teardown; }
 	conf_client_early_close
 }
 @test "$LAB: client turned away at once says the server may be full" {
-	conf_client_turned_away
+	conf_client_turned_away blocking
 }
 
 # The model's own behaviour: while the server is busy with one client, a second one is

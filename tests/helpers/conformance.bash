@@ -472,8 +472,13 @@ conf_client_early_close() {
 }
 
 # A server that turns every client away at once (a reset, as a full server does): one clear
-# line and exit 1, whatever the client had to send.
+# line and exit 1, whatever the client had to send. Then a server that closes at once with a
+# FIN, as some do, while the user has typed nothing yet (stdin a FIFO held open, empty): the
+# client learns that the connection ended before its input did, says the same line, and exits
+# without waiting for input that no longer has anywhere to go. ("blocking": a client asleep in
+# read() on stdin cannot learn it before the user types the next line; the line is typed.)
 conf_client_turned_away() {
+	local blocking=${1:-} typing=$BATS_TEST_TMPDIR/typing
 	start_trickle -a
 	run --separate-stderr client -p "$PORT" </dev/null
 	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
@@ -481,6 +486,16 @@ conf_client_turned_away() {
 	run --separate-stderr client -p "$PORT" <"$RANDOM_1M"
 	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
 		{ echo "# 1 MiB input: exit $status, '$stderr'" >&2; return 1; }
+	start_trickle -c 0
+	mkfifo "$typing"
+	exec 5<>"$typing"
+	if [[ -n $blocking ]]; then
+		echo "a line typed after the server left" >&5
+	fi
+	run --separate-stderr client -p "$PORT" <"$typing"
+	exec 5>&-
+	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
+		{ echo "# input not ended, FIN at once: exit $status, '$stderr'" >&2; return 1; }
 }
 
 # --- what a readiness loop owes ----------------------------------------------------------------
