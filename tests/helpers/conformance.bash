@@ -459,6 +459,18 @@ conf_client_trickle() {
 	[[ $status -eq 0 && $output == hi ]]
 }
 
+# The reader of the client's output leaves early (`client <file | head -c 10`): the client
+# ignores SIGPIPE, so its next write to stdout fails with EPIPE instead of killing it, and it
+# says so on stderr and exits 1 (a client killed by SIGPIPE exits 141 without a word).
+conf_client_reader_gone() {
+	local err=$BATS_TEST_TMPDIR/client.err st
+	start_server "$LAB"
+	client -p "$PORT" <"$RANDOM_1M" 2>"$err" | head -c 10 >/dev/null
+	st=${PIPESTATUS[0]}
+	[[ $st -eq 1 && $(<"$err") == *"stdout"* ]] ||
+		{ echo "# exit $st, '$(<"$err")'" >&2; return 1; }
+}
+
 # A server that echoes 100 bytes and closes: the client writes those 100 bytes out, then
 # says what happened and exits 1.
 conf_client_early_close() {
