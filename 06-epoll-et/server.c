@@ -332,15 +332,14 @@ serve(int listen_fd, int wake_fd)
 		/*
 		 * 3. Dispatch. First the connections owed a read since the last pass: the budget
 		 * stopped them before EAGAIN, and no edge will come for the bytes they left. They
-		 * go after every other ready connection had its turn, which is the point.
+		 * go after every other ready connection had its turn, which is the point. (None
+		 * is backed up: a turn whose echo backs up ends there, before the budget does.)
 		 */
 		for (n = nowed, nowed = 0, i = 0; i < n; i++) {
 			c = &conns[owed[i]];
 			if (!c->open || !c->owed)
 				continue;	/* closed since, maybe reopened */
 			c->owed = false;
-			if (c->pending != NULL)
-				continue;	/* backed up since: it reads after the flush */
 			log_trace("fd %d: still readable", c->fd);
 			if ((why = on_readable(c)) != NULL)
 				conn_close(c, why);

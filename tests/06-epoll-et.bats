@@ -291,20 +291,21 @@ longest_turn() {
 # its connection as long as it likes, every other client and a stop signal waiting. The
 # server reads a connection READ_BUDGET times per turn at most, then serves the others and
 # comes back to it unasked ("still readable"): no edge would come for the bytes waiting. Two
-# clients stream /dev/zero without pause: turns are cut at the budget, none is longer, and a
-# third client is served meanwhile.
+# clients stream without pause, the lab's client from /dev/zero and loadgen, which checks
+# every byte of 256 MiB (a turn taken out of order would show): turns are cut at the budget,
+# none is longer, and a third client is served meanwhile.
 @test "$LAB: a connection is read at most READ_BUDGET times per turn, then again unasked" {
-	local budget i streamers=() longest
+	local budget streamer longest
 	budget=$(sed -n 's/^#define READ_BUDGET[[:space:]]*\([0-9]*\).*/\1/p' "$ROOT/$LAB/server.c")
 	[[ -n $budget ]]
 	start_server "$LAB" -v
-	for i in 1 2; do
-		bg timeout -k 5 $((WAIT * 2)) "$ROOT/$LAB/client" -q -p "$PORT" </dev/zero >/dev/null
-		streamers+=("$BG_PID")
-	done
+	bg timeout -k 5 $((WAIT * 4)) "$ROOT/$LAB/client" -q -p "$PORT" </dev/zero >/dev/null
+	streamer=$BG_PID
+	run loadgen stream -c 1 -b 256M
+	[[ $status -eq 0 ]] || { echo "$output" >&2; return 1; }
 	wait_for "$WAIT" turns_cut_at_least 20
 	tcp_echo "$PORT" "served meanwhile"
-	kill "${streamers[@]}"
+	kill "$streamer"
 	longest=$(longest_turn "$SERVER_ERR")
 	echo "# $(grep -c 'still readable' "$SERVER_ERR") turns cut at the budget ($budget reads);" \
 		"longest turn $longest reads" >&3
@@ -352,6 +353,8 @@ longest_turn() {
 	assert_baseline
 }
 
+emfile_logged() { (($(grep -c 'accept: Too many open files' "$SERVER_ERR") >= $1)); }
+
 # The retry does not wait for a quiet moment. Here room appears without any of the server's
 # own connections closing (its descriptor limit is raised from outside, as when ENFILE ends
 # because another process closed files), while one client keeps it busy without a pause: the
@@ -365,10 +368,17 @@ longest_turn() {
 	free=$((16 - $(fds_below "$SERVER_PID" 16)))
 	bg "$LOADGEN" -q -p "$PORT" -t $((WAIT * 2)) -c $((free - 1)) hold >"$lg"
 	wait_for "$WAIT" grep -q '^hold ' "$lg"
+	# a takes the last descriptor; the next accept() fails at once, EMFILE coming before the
+	# queue is even looked at, and accept pauses. Then b is queued, and the retry at the end
+	# of the pause fails for it too: whatever announced b has been used up.
 	exec {a}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'a0\n' >&"$a"
+	IFS= read -r -t "$WAIT" line <&"$a"
+	[[ $line == a0 ]]
+	wait_for "$WAIT" emfile_logged 1
 	exec {b}<>"/dev/tcp/127.0.0.1/$PORT"
 	printf 'late\n' >&"$b"
-	wait_for "$WAIT" grep -q 'accept: Too many open files' "$SERVER_ERR"
+	wait_for "$WAIT" emfile_logged 2
 	# a ping-pongs without pause (bounded in count and time) until told to stop.
 	(
 		for ((i = 0; i < 1000000; i++)); do
