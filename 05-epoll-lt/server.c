@@ -103,7 +103,7 @@ conn_open(int listen_fd)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	char peer[NET_ADDRSTRLEN];
-	struct epoll_event ev;
+	struct epoll_event ev = { .events = EPOLLIN };
 	struct conn *c;
 	int fd;
 
@@ -134,7 +134,6 @@ conn_open(int listen_fd)
 	 * this interest; serve() changes it only when the echo backs up or has gone out.
 	 * epoll_ctl(2) can fail for want of memory, or at fs.epoll.max_user_watches.
 	 */
-	ev.events = EPOLLIN;
 	ev.data.fd = fd;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		log_error("refused %s: epoll_ctl: %s", peer, strerror(errno));
@@ -246,7 +245,7 @@ conn_close(struct conn *c, const char *why)
 static int
 serve(int listen_fd, int wake_fd)
 {
-	struct epoll_event events[MAX_EVENTS], ev;
+	struct epoll_event events[MAX_EVENTS], ev = { 0 };
 	const char *why;
 	struct conn *c;
 	bool listening = true, backed_up;
@@ -331,7 +330,7 @@ main(int argc, char *argv[])
 		.port = DEFAULT_PORT,
 		.verbosity = VERBOSITY_NORMAL,
 	};
-	struct epoll_event ev;
+	struct epoll_event ev = { .events = EPOLLIN };
 	struct rlimit nofile;
 	char name[NET_NAMESTRLEN];
 	const char *why;
@@ -384,7 +383,6 @@ main(int argc, char *argv[])
 	 */
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		err(1, "epoll_create1");
-	ev.events = EPOLLIN;
 	ev.data.fd = wake_fd;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, wake_fd, &ev) == -1)
 		err(1, "epoll_ctl");

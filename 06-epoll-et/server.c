@@ -121,7 +121,7 @@ conn_open(int listen_fd)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	char peer[NET_ADDRSTRLEN];
-	struct epoll_event ev;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET };
 	struct conn *c;
 	int fd;
 
@@ -155,7 +155,6 @@ conn_open(int listen_fd)
 	 * state (serve). epoll_ctl(2) can fail for want of memory, or at
 	 * fs.epoll.max_user_watches.
 	 */
-	ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
 	ev.data.fd = fd;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		log_error("refused %s: epoll_ctl: %s", peer, strerror(errno));
@@ -200,8 +199,11 @@ on_readable(struct conn *c)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;	/* nothing read: try again, the edge is spent */
-			/* EAGAIN: the socket is empty; the next bytes bring a new edge. */
-			return errno == EAGAIN ? NULL : strerror(errno);
+			if (errno != EAGAIN)
+				return strerror(errno);
+			/* Empty: the next bytes to arrive bring a new edge. */
+			log_trace("fd %d: read: EAGAIN", c->fd);
+			return NULL;
 		}
 		log_trace("fd %d: read %zd bytes", c->fd, n);
 
@@ -216,8 +218,10 @@ on_readable(struct conn *c)
 			w = write(c->fd, iobuf + done, (size_t)n - done);
 			if (w == -1 && errno == EINTR)
 				continue;
-			if (w == -1 && errno == EAGAIN)
+			if (w == -1 && errno == EAGAIN) {
+				log_trace("fd %d: write: EAGAIN", c->fd);
 				break;
+			}
 			if (w == -1)
 				return strerror(errno);	/* EPIPE, ECONNRESET: the client is gone */
 			log_trace("fd %d: wrote %zd bytes", c->fd, w);
@@ -255,8 +259,11 @@ on_writable(struct conn *c)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			/* EAGAIN: full again; the next EPOLLOUT edge says when there is room. */
-			return errno == EAGAIN ? NULL : strerror(errno);
+			if (errno != EAGAIN)
+				return strerror(errno);
+			/* Full again: the next EPOLLOUT edge says when there is room. */
+			log_trace("fd %d: write: EAGAIN", c->fd);
+			return NULL;
 		}
 		log_trace("fd %d: wrote %zd bytes", c->fd, n);
 		stats_echoed(&stats, (size_t)n);
@@ -391,7 +398,7 @@ main(int argc, char *argv[])
 		.port = DEFAULT_PORT,
 		.verbosity = VERBOSITY_NORMAL,
 	};
-	struct epoll_event ev;
+	struct epoll_event ev = { .events = EPOLLIN };
 	struct rlimit nofile;
 	char name[NET_NAMESTRLEN];
 	const char *why;
@@ -447,7 +454,6 @@ main(int argc, char *argv[])
 	 */
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		err(1, "epoll_create1");
-	ev.events = EPOLLIN;
 	ev.data.fd = wake_fd;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, wake_fd, &ev) == -1)
 		err(1, "epoll_ctl");
