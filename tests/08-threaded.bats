@@ -140,6 +140,7 @@ vm_kb() { awk '/^VmSize:/ { print $2 }' /proc/"$1"/status; }
 	[[ $SERVER_STATUS -eq 0 ]] || { cat "$SERVER_ERR" >&2; return 1; }
 	assert_summary 200 20000 200
 	[[ $(grep -c 'closed .*: server stopping$' "$SERVER_ERR") -eq 200 ]]
+	kill -USR1 "$BG_PID"
 	wait "$BG_PID" || true		# loadgen saw its connections closed: not its job
 }
 
