@@ -32,12 +32,19 @@
 #define LAB		"08-threaded"
 #define DEFAULT_PORT	"9008"
 
-/* The sending thread's side of the story: written by that thread, read after its join. */
+/*
+ * What the sending thread works with: written by that thread, read by main() after the join.
+ * Its buffer is here rather than on its own stack, because the thread may be cancelled in
+ * read() (main): cancellation unwinds its frames behind the back of AddressSanitizer, which
+ * would then take their stale guard zones for live ones (a false "stack-buffer-overflow" in
+ * the thread's exit, in the make sanitize build).
+ */
 struct sender {
 	int			sock;
 	unsigned long long	sent;		/* bytes of stdin sent to the server */
 	bool			shut;		/* all of stdin sent, sending side shut down */
 	int			error;		/* errno of a failed send or shutdown, else 0 */
+	char			buf[IO_SIZE];
 };
 
 /* doc:send-stdin */
@@ -45,11 +52,10 @@ static void *
 send_stdin(void *arg)
 {
 	struct sender *s = arg;
-	char buf[IO_SIZE];
 	ssize_t n;
 
 	for (;;) {
-		n = read(STDIN_FILENO, buf, sizeof(buf));	/* sleeps until input */
+		n = read(STDIN_FILENO, s->buf, sizeof(s->buf));	/* sleeps until input */
 		if (n == 0)
 			break;
 		if (n == -1) {
@@ -58,7 +64,7 @@ send_stdin(void *arg)
 			err(1, "stdin");
 		}
 		/* Sleeps while the socket is full; the main thread reads the echo meanwhile. */
-		if (write_all(s->sock, buf, (size_t)n) == -1) {
+		if (write_all(s->sock, s->buf, (size_t)n) == -1) {
 			s->error = errno;		/* EPIPE: the server left */
 			return NULL;
 		}

@@ -173,8 +173,12 @@ static void *
 conn_thread(void *arg)
 {
 	struct conn *c = arg;
+	char name[16];			/* a thread's name has 15 characters at most */
 	const char *why;
 
+	/* For ps -L, top -H and /proc/PID/task/TID/comm, which otherwise say "server". */
+	(void)snprintf(name, sizeof(name), "echo fd %d", c->fd);
+	(void)pthread_setname_np(pthread_self(), name);	/* fits: cannot fail */
 	pthread_mutex_lock(&lock);
 	stats_opened(&stats);
 	pthread_mutex_unlock(&lock);
