@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# lab-suggest.sh NAME LAB... - what `make NAME` says when NAME is not a lab: the labs there
-# are, and the one closest to NAME (edit distance to the full or the short name).
+# lab-suggest.sh NAME LAB... - what `make NAME` says when NAME is not a lab or a target: the
+# labs there are, and the lab or target closest to NAME (edit distance to a lab's full or short
+# name, or to a target), so `make selcet` suggests 03-select and `make tests` suggests test.
 set -u
-name=$1
+# Tab completion leaves a slash after a directory's name (make tests/).
+name=${1%/}
 shift
+targets='test sanitize trace clean help'
 echo "make: no lab or target '$name'."
 echo "Labs: $*"
-best=$(
+best=$( (
 	for lab in "$@"; do
 		printf '%s %s\n' "$lab" "${lab#*-}"
-	done | awk -v want="$name" '
+	done
+	for target in $targets; do
+		printf '%s %s\n' "$target" "$target"
+	done
+	) | awk -v want="$name" '
 	function dist(a, b,    i, j, la, lb, d, cost, x) {
 		la = length(a); lb = length(b)
 		for (i = 0; i <= la; i++) d[i, 0] = i
@@ -37,4 +44,4 @@ best=$(
 if [ -n "$best" ]; then
 	echo "Did you mean: make $best"
 fi
-echo "Also: make (all), make test, make sanitize, make trace LAB=NN-name, make clean"
+echo "Also: make (all), make test, make sanitize, make trace LAB=NN-name, make clean, make help"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# trace.sh LAB - what `make trace LAB=03-select` runs: the lab's server under strace(1)
-# while the lab's client echoes a few lines, then the system calls that show the model, from
-# the server's socket() to its exit.
+# trace.sh NN-name - what `make trace LAB=03-select` runs, once make has resolved a short name
+# and built the lab: the lab's server under strace(1) while the lab's client echoes a few
+# lines, then the system calls that show the model, from the server's first call to its exit.
 set -u
 lab=${1:?usage: tools/trace.sh NN-name}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,11 +12,11 @@ command -v strace >/dev/null 2>&1 || {
 	echo "trace: strace is not installed (Debian/Ubuntu: sudo apt-get install strace)" >&2
 	exit 127
 }
-[ -x "$server" ] || { echo "trace: no $lab/server; run make $lab first" >&2; exit 2; }
+[ -x "$server" ] || { echo "trace: no $lab/server; make trace LAB=$lab builds it" >&2; exit 2; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-calls='socket|bind|listen|accept4?|read|write|recvfrom|sendto|shutdown|close'
+calls='pipe2|socket|bind|listen|accept4?|read|write|recvfrom|sendto|shutdown|close'
 calls+='|p?select6?|p?poll|epoll_create1?|epoll_ctl|epoll_p?wait|io_uring_setup|io_uring_enter'
 calls+='|clone3?|fork|vfork|wait4|fcntl|rt_sigreturn|exit_group'
 
@@ -44,8 +44,9 @@ kill -TERM "$server_pid"
 wait "$strace_pid"
 
 echo "== $lab/server under strace, while '$lab/client' echoed \"hello\\nworld\\n\", then SIGTERM =="
-# From the listening socket on: what ld.so and libc do at start-up is not the model.
-awk '/socket\(/ { on = 1 } on' "$tmp/trace" |
+# From the lab's first call of its own on (the self-pipe of sig_setup(), the listening socket, or
+# a ring): what ld.so and libc do at start-up is not the model.
+awk '/(pipe2|socket|io_uring_setup)\(/ { on = 1 } on' "$tmp/trace" |
 	if [ "$(awk '{ print $1 }' "$tmp/trace" | sort -u | wc -l)" -eq 1 ]; then
 		cut -d' ' -f2- | sed 's/^ *//'	# one process: drop the pid column
 	else
