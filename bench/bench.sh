@@ -15,8 +15,9 @@
 #	-r REPS		repetitions of each cell (default 5); the tables show the median,
 #			min and max
 #	-d SECONDS	the measured window of each ping-pong and stream run (default 1)
-#	-s NAME=COMMAND	one more row: a server started as COMMAND (split on spaces), which must
-#			print "listening on HOST:PORT" (tests/tools/trickle, say)
+#	-s NAME=COMMAND	measure this server too, started as COMMAND (split on spaces), which
+#			must print "listening on HOST:PORT" (tests/tools/trickle, say);
+#			without -l, only the -s servers are measured
 #	-P		no Python reference rows
 #
 # Without -q, -o, -l, -w, -r, -d and -s (the full run, `make bench`), it also writes
@@ -68,6 +69,7 @@ FD_MARGIN=64		# descriptors a server needs beyond its connections
 LISTEN_WAIT=10		# seconds for a server's "listening on" line
 HOLD_WAIT=120		# seconds for a hold line (10,000 forks on a busy machine)
 STOP_WAIT=20		# seconds for a server to exit after SIGTERM
+CELL_BUDGET=30		# seconds a cell may take over all its repetitions
 
 usage() {
 	sed -n '/^#	bench/,/^#	-P/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -75,7 +77,7 @@ usage() {
 
 die_usage() {
 	echo "bench: $1" >&2
-	usage >&2
+	echo "bench: bench/bench.sh -h lists the options" >&2
 	exit 2
 }
 
@@ -160,6 +162,7 @@ done
 ROW_LABEL=() ROW_LAB=() ROW_PROG=() ROW_KIND=() ROW_CMD=() ROW_DEAD=()
 no_python=0
 for c in "${!C_LABEL[@]}"; do
+	[[ ${#extra[@]} -gt 0 && -z $only_labs ]] && break
 	if [[ -n $only_labs ]]; then
 		found=0
 		for w in $only_labs; do
@@ -349,12 +352,17 @@ holder_start() {
 	"$LOADGEN" -p "$PORT" -c "$n" -s 64 -q -t 3600 "$@" hold \
 	    >"$TMP/hold.out" 2>"$TMP/hold.err" 3>&- &
 	HPID=$!
+	local line
 	if ! wait_line "$TMP/hold.out" '^hold held=' "$HOLD_WAIT" "$HPID"; then
-		holder_stop
-		fail "could not open $n idle connections within $HOLD_WAIT s$(why=$(first_line "$TMP/hold.err"); [[ -n $why ]] && echo ": $why")"
+		# Too slow to accept them all: what it did hold is in loadgen's result line.
+		kill -TERM "$HPID" 2>/dev/null
+		wait "$HPID" 2>/dev/null
+		HPID=
+		line=$(grep -m1 '^result ' "$TMP/hold.out")
+		F[status]=na
+		F[note]="held only $(kv ok "$line") of $n connections within $HOLD_WAIT s ($(kv refused "$line") refused)"
 		return 1
 	fi
-	local line
 	line=$(grep -m1 '^hold held=' "$TMP/hold.out")
 	F[held]=$(kv held "$line")
 	F[refused]=$(kv refused "$line")
@@ -464,21 +472,40 @@ summary_of() {
 		    -v size="${W_SIZE[$1]}" -v mode="${W_MODE[$1]}" 'BEGIN {
 			if (mode == "stream") { n = b / size; printf "%.1f MB/s", b / t / 1e6 }
 			else { n = m; printf "%.0f msg/s", m / t }
-			if (n > 0) printf ", %.1f us CPU/msg", c / n }')
+			if (n > 0) printf ", %.1f µs CPU/msg", c / n }')
 	fi
 	[[ ${F[status]} == failed ]] && s="FAILED: ${F[note]}${s:+ ($s)}"
 	echo "$s"
 }
 
+# Per cell: the seconds spent on it, the last measurement's, and whether it is n/a.
+CELL_SPENT=() CELL_LAST=() CELL_NA=()
 for ((rep = 1; rep <= reps; rep++)); do
 	for ((r = 0; r < nrows; r++)); do
 		for ((w = 0; w < nwork; w++)); do
+			c=$((r * nwork + w))
 			cell_no=$((cell_no + 1))
 			el=$((SECONDS - start))
 			printf 'bench: [%d/%d] %s: %s (rep %d/%d, cell %d/%d, %d:%02d)' \
 			    $((r + 1)) "$nrows" "${ROW_LABEL[r]}" "${W_TITLE[w]}" "$rep" "$reps" \
 			    "$cell_no" "$total" $((el / 60)) $((el % 60)) >&2
+			# n/a once is n/a: not measured again. A cell whose measurements are slow
+			# (a server that accepts 10,000 connections one busy pass at a time) is
+			# repeated only while it stays within its time budget.
+			if [[ -n ${CELL_NA[c]:-} ]]; then
+				echo " → n/a (as in rep 1)" >&2
+				continue
+			fi
+			if ((rep > 1 && CELL_SPENT[c] + CELL_LAST[c] > CELL_BUDGET)); then
+				echo "cell row=$r workload=${W_NAME[w]} rep=$rep status=skip note=measured $((rep - 1)) of $reps times: one measurement takes about ${CELL_LAST[c]} s, and a cell gets $CELL_BUDGET s" >>"$RAW"
+				echo " → skipped: over the cell's $CELL_BUDGET s budget" >&2
+				continue
+			fi
+			t0=$SECONDS
 			measure "$r" "$w" "$rep"
+			CELL_LAST[c]=$((SECONDS - t0))
+			CELL_SPENT[c]=$((${CELL_SPENT[c]:-0} + CELL_LAST[c]))
+			[[ ${F[status]} == na ]] && CELL_NA[c]=1
 			echo " → $(summary_of "$w")" >&2
 		done
 	done
@@ -518,7 +545,9 @@ $(report summary)
 Every cell is measured on a fresh server, ${reps} times; the tables show the median, with the
 min–max of the repetitions when they differ. The repetitions are interleaved (the first of
 every cell, then the second...), so that a busy moment on this shared machine does not fall on
-one server alone.
+one server alone. A cell whose measurements are slow (a server that takes most of a minute
+to accept 10,000 connections) is repeated only while it stays within ${CELL_BUDGET} s, and the
+notes say so; a cell that is n/a once is not measured again.
 
 - **The server** is started as \`LAB/server -p 0 -q -m ${SERVER_MAX}\`: a free port, no logging,
   and a connection cap above any cell, so that the model is what limits it. Its descriptor
@@ -551,6 +580,12 @@ one server alone.
   held. It is the server's own memory only: the kernel's socket buffers are not in it.
 - **Latency** p50/p99 is per round trip, on the load generator's clock, so it includes
   its own queueing: with 1000 connections in flight, p50 is about 1000 / (msg/s).
+- **One connection** is one round trip at a time, and on this virtual machine its speed
+  depends on where the scheduler puts the server and the load generator: on the same core
+  a round trip takes about 20 µs; on two cores, each message wakes an idle core through the
+  hypervisor, which takes about 70 µs and costs the server two to three times the CPU.
+  Its repetitions therefore spread widely (see the min–max): read the 1-connection column
+  for the order of magnitude, and the 100-connection and idle columns to compare servers.
 - **n/a** cells do not apply, and say why. 01-blocking serves one client at a time: with
   100 clients, 99 would wait in the listen backlog for the whole window and the number
   would measure one client, so its multi-client cells are n/a (its 1-connection and
@@ -598,9 +633,14 @@ if ((full)); then
 	if command -v gnuplot >/dev/null 2>&1; then
 		report idle >"$TMP/idle.dat"
 		report rss >"$TMP/rss.dat"
-		gnuplot -e "idle='$TMP/idle.dat'; rss='$TMP/rss.dat'; outdir='$ROOT/docs'" \
-		    "$ROOT/bench/charts.gp" &&
-			echo "bench: wrote docs/bench-idle-cpu.svg and docs/bench-rss-per-conn.svg" >&2
+		nidle=$(grep -c '^"' "$TMP/idle.dat")
+		if ((nidle > 0)) && [[ -s $TMP/rss.dat ]]; then
+			gnuplot -e "idle='$TMP/idle.dat'; nidle=$nidle; rss='$TMP/rss.dat'; outdir='$ROOT/docs'" \
+			    "$ROOT/bench/charts.gp" &&
+				echo "bench: wrote docs/bench-idle-cpu.svg and docs/bench-rss-per-conn.svg" >&2
+		else
+			echo "bench: no cell to chart: the charts in docs/ are not redrawn" >&2
+		fi
 	else
 		echo "bench: gnuplot is not installed: the charts in docs/ are not redrawn (apt-get install gnuplot-nox)" >&2
 	fi

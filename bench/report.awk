@@ -8,8 +8,9 @@
 #	workload idx=0 name=pp1 mode=echo conns=1 idle=0 size=64 metric=rate title=ping-pong...
 #	cell row=0 workload=pp1 rep=1 status=ok msgs= bytes= secs= p50= p99= cpu_us= rss_kb=
 #	    rss0_kb= threads= procs= held= errors= mismatches= note=...
-# status is ok, na (the cell does not apply: note says why) or failed (note says what went
-# wrong; the numbers, when there are some, are still shown).
+# status is ok, na (the cell does not apply: note says why), failed (note says what went
+# wrong; the numbers, when there are some, are still shown) or skip (a repetition left out:
+# the cell had used its time budget).
 #
 # A cell's value is the median of its repetitions, with their min and max; a cell is n/a if
 # any repetition was, failed if any failed. The ratio next to a value is to the best row of
@@ -91,6 +92,11 @@ $1 == "cell" {
 	r = kv($0, "row"); w = kv($0, "workload"); k = r SUBSEP w
 	st = kv($0, "status"); note = kv($0, "note")
 	SEEN[k] = 1
+	if (st == "skip") {
+		if (index(" | " ONOTE[k] " | ", " | " note " | ") == 0)
+			ONOTE[k] = ONOTE[k] == "" ? note : ONOTE[k] " | " note
+		next
+	}
 	if (st == "na") {
 		NA[k] = 1
 		if (!(k in NANOTE)) NANOTE[k] = note
@@ -105,6 +111,7 @@ $1 == "cell" {
 	}
 	# Numbers come out of kv() as strings: +0 makes them numbers, so that they compare
 	# as numbers ("1016" < "10000" is false as strings).
+	REPS[k]++
 	ERR[k] += kv($0, "errors"); MIS[k] += kv($0, "mismatches")
 	msgs = kv($0, "msgs") + 0; bytes = kv($0, "bytes") + 0; secs = kv($0, "secs") + 0
 	cpu = kv($0, "cpu_us"); rss = kv($0, "rss_kb"); rss0 = kv($0, "rss0_kb") + 0
@@ -357,7 +364,7 @@ function json(    r, wi, w, k, first, m, line, hold) {
 			    ", \"row\": " json_str(LABEL[r]) ", \"kind\": " json_str(KIND[r]) \
 			    ", \"workload\": " json_str(w) ", \"mode\": " json_str(WMODE[w]) \
 			    ", \"conns\": " WCONNS[w] ", \"idle\": " WIDLE[w] \
-			    ", \"msg_size\": " WSIZE[w] \
+			    ", \"msg_size\": " WSIZE[w] ", \"reps\": " REPS[k] + 0 \
 			    ", \"status\": " json_str(cell_status(k)) \
 			    ", \"note\": " json_str((k in NA) ? NANOTE[k] : (k in FAILED) ? FNOTE[k] : ONOTE[k])
 			line = line jm(k, "rate", "msgs_per_s", "%.0f") jm(k, "mbs", "mb_per_s", "%.3f") \
