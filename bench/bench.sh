@@ -5,20 +5,23 @@
 # ratio to the best on each column.
 #
 #	bench/bench.sh [-q] [-o FILE] [-l "LABS"] [-w "WORKLOADS"] [-r REPS] [-d SECONDS]
-#		       [-s NAME=COMMAND]... [-P] [-h]
+#		       [-s NAME=COMMAND]... [-n] [-h]
 #
-#	-q		quick: one short run per cell (-r 1 -d 0.5)
+#	-q		quick: one short run per cell (-r 1 -d 0.5), and a server gets 30 s,
+#			not 120, to take the idle connections
 #	-o FILE		write the tables to FILE and the cells as JSON to FILE.json
 #	-l LABS		only these rows: lab numbers or names (03, select, 03-select), py-select,
 #			py-selectors, or py for both
-#	-w WORKLOADS	only these workloads (names below)
-#	-r REPS		repetitions of each cell (default 5); the tables show the median,
+#	-w WORKLOADS	only these workloads: pp1 pp100 pp1000 (ping-pong on 1, 100, 1000
+#			connections), stream, idle0 idle1000 idle5000 (10 ping-pong clients
+#			among that many idle connections), hold10k (10,000 held)
+#	-r REPS		repetitions of each cell (default 4); the tables show the median,
 #			min and max
 #	-d SECONDS	the measured window of each ping-pong and stream run (default 1)
 #	-s NAME=COMMAND	measure this server too, started as COMMAND (split on spaces), which
 #			must print "listening on HOST:PORT" (tests/tools/trickle, say);
 #			without -l, only the -s servers are measured
-#	-P		no Python reference rows
+#	-n		no Python reference rows
 #
 # Without -q, -o, -l, -w, -r, -d and -s (the full run, `make bench`), it also writes
 # docs/results.md (the machine, the date, the method, the tables), bench/results.json and,
@@ -36,8 +39,8 @@
 #      "hold held=H refused=R" line: a server that cannot hold them all makes the cell n/a,
 #      with what it held;
 #   3. run the active load: `loadgen -d SECONDS -P PID`, which measures in a window that
-#      opens once every connection is connected, and reads the server's CPU time (the whole
-#      process tree's utime+stime, from /proc) at both ends of it, and its memory, threads
+#      opens once echo has come back on every connection, and reads the CPU time of the
+#      server's whole process tree (from /proc) at both ends of it, and its memory, threads
 #      and processes at its end, while loaded;
 #   4. release the idle connections, stop the server with SIGTERM (SIGKILL to its process
 #      group if it has not exited within STOP_WAIT seconds, which is a failure), check its
@@ -69,10 +72,10 @@ FD_MARGIN=64		# descriptors a server needs beyond its connections
 LISTEN_WAIT=10		# seconds for a server's "listening on" line
 HOLD_WAIT=120		# seconds for a hold line (10,000 forks on a busy machine)
 STOP_WAIT=20		# seconds for a server to exit after SIGTERM
-CELL_BUDGET=30		# seconds a cell may take over all its repetitions
+CELL_BUDGET=20		# seconds a cell may take over all its repetitions
 
 usage() {
-	sed -n '/^#	bench/,/^#	-P/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '/^#	bench/,/^#	-n/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 die_usage() {
@@ -83,7 +86,7 @@ die_usage() {
 
 quick=0 out= only_labs= only_work= reps= window= python=1 full=1
 extra=()
-while getopts "qo:l:w:r:d:s:Ph" o; do
+while getopts "qo:l:w:r:d:s:nh" o; do
 	case $o in
 	q) quick=1 full=0 ;;
 	o) out=$OPTARG full=0 ;;
@@ -92,14 +95,15 @@ while getopts "qo:l:w:r:d:s:Ph" o; do
 	r) reps=$OPTARG full=0 ;;
 	d) window=$OPTARG full=0 ;;
 	s) extra+=("$OPTARG") full=0 ;;
-	P) python=0 ;;
+	n) python=0 ;;
 	h) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 (($# == 0)) || die_usage "unexpected argument '$1'"
-[[ -z $reps ]] && reps=$((quick ? 1 : 5))
+[[ -z $reps ]] && reps=$((quick ? 1 : 4))
+((quick)) && HOLD_WAIT=30
 quick_window=0.5
 [[ -z $window ]] && window=$( ((quick)) && echo "$quick_window" || echo 1)
 [[ $reps =~ ^[1-9][0-9]*$ ]] || die_usage "-r: '$reps' is not a positive number"
@@ -268,7 +272,7 @@ first_line() {
 declare -A F
 emit() {
 	local k line="cell row=$1 workload=${W_NAME[$2]} rep=$3"
-	for k in status msgs bytes secs p50 p99 cpu_us rss_kb rss0_kb threads procs held errors mismatches; do
+	for k in status msgs bytes secs p50 p99 cpu_us rss_kb rss0_kb threads procs held refused errors mismatches; do
 		[[ -n ${F[$k]:-} ]] && line+=" $k=${F[$k]}"
 	done
 	echo "$line note=${F[note]:-}" >>"$RAW"
@@ -349,7 +353,7 @@ holder_start() {
 	local n=$1
 	shift
 	: >"$TMP/hold.out"
-	"$LOADGEN" -p "$PORT" -c "$n" -s 64 -q -t 3600 "$@" hold \
+	"$LOADGEN" -p "$PORT" -c "$n" -s 64 -q -t $((HOLD_WAIT + 600)) "$@" hold \
 	    >"$TMP/hold.out" 2>"$TMP/hold.err" 3>&- &
 	HPID=$!
 	local line

@@ -35,46 +35,47 @@
  *			wait for SIGUSR1, then close with RST (SO_LINGER 0)
  *			while the server still has echo to write (see below).
  *
- * The benchmark (bench/bench.sh) adds two options to echo and stream:
+ * Two options serve the benchmark (bench/bench.sh):
  *
- *	-d seconds	a measured window instead of a count: it opens once
- *			echo has come back on every connection (the server
- *			has accepted it and serves it: a forking server has
- *			forked for it) or it has failed, and lasts -d seconds, during which every connection goes
- *			on with its traffic (echo: round trip after round trip;
+ *	-d seconds	echo and stream: a measured window instead of a count.
+ *			It opens once echo has come back on every connection
+ *			(the server has accepted it and serves it: a forking
+ *			server has forked for it) or the connection has
+ *			failed, and lasts -d seconds, during which every
+ *			connection goes on (echo: round trip after round trip;
  *			stream: send after send); then each finishes its round
  *			trip, or stops sending, half-closes and reads the rest
  *			of its echo, verified as always.  The result line's
- *			messages, bytes, seconds, rates and latencies are then
- *			those of the window alone: every cell lasts the same
- *			time whatever the server's speed, and the connection
+ *			messages, bytes, seconds, rates and latencies are
+ *			those of the window alone: every run lasts the same
+ *			time whatever the server's speed, and connection
  *			set-up and tear-down stay out of the numbers.
- *	-P pid		account for the server, PID and every process it
- *			started (from /proc): its CPU time over the window,
- *			and at the window's end, while loaded, its memory,
- *			threads and processes, in one more line before the
- *			result:
+ *	-P pid		the server's process id (with -d, or in hold): print
+ *			what /proc says of it and of every process it started,
+ *			in one more line:
  *
  *	server cpu_us=812000 rss_kb=2140 rss0_kb=2090 threads=1 procs=1
  *
- *			cpu_us is the server's utime + stime (all its
- *			threads) and cutime + cstime (the children it has
- *			reaped), from /proc/PID/stat, plus the run time of
- *			every live descendant from /proc/PID/task/TID/
- *			schedstat (in ns: stat's clock ticks, usually 10 ms,
- *			are truncated process by process, and a thousand
- *			children that each ran 5 ms would count for 0).  rss_kb
- *			is the server's VmRSS when it is one process, the sum
+ *			With -d it comes when the window closes, before the
+ *			connections do: cpu_us is the CPU time the tree used
+ *			in the window, rss_kb, threads and procs are the tree
+ *			at its end, loaded, and rss0_kb at its start.  In hold
+ *			it comes right after "hold held=": cpu_us covers the
+ *			time from before the first connect until every
+ *			connection is held, and rss0_kb is the server before
+ *			the first connect.  CPU time is the server's utime +
+ *			stime (all its threads) and cutime + cstime (the
+ *			children it has reaped), from /proc/PID/stat, plus the
+ *			run time of every live descendant from /proc/PID/task/
+ *			TID/schedstat, in ns: stat's clock ticks (10 ms) are
+ *			truncated process by process, and a thousand children
+ *			that ran 5 ms each would count for nothing.  Memory is
+ *			the server's VmRSS when it is one process, and the sum
  *			of the tree's Pss (proportional set size: a page
  *			shared by n processes counts 1/n in each) when it has
  *			children, so that a forking server's shared pages are
- *			counted once; rss0_kb is the same at the window's
- *			start.  threads and procs are summed over the tree.
- *			In hold, -P needs no -d: the line comes right after
- *			"hold held=", cpu_us covers the time from before the
- *			first connect to the last connection held, and rss0_kb
- *			is the server before the first connect.  A server that
- *			has exited (or is a zombie) gives "server exited".
+ *			counted once; rss0_kb is the same measure.  A server
+ *			that has exited (or is a zombie) gives "server exited".
  *
  * Every byte is verified without storing what was sent: connection c sends
  * the output of splitmix64 seeded with c, whose byte at any position can be
@@ -283,7 +284,7 @@ static bool		 counting = true;
 /* -P: what /proc says about the server's process tree at one moment. */
 struct server_snap {
 	bool		alive;
-	uint64_t	cpu_us;		/* utime+stime+cutime+cstime, tree */
+	uint64_t	cpu_us;		/* the tree's CPU time so far */
 	uint64_t	rss_kb;		/* the server's VmRSS */
 	uint64_t	pss_kb;		/* the tree's Pss, summed */
 	unsigned	threads;
@@ -310,7 +311,8 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 "usage: loadgen [-H host] [-p port] [-c conns] [-n messages] [-s size]\n"
-"               [-b bytes] [-d seconds] [-P pid] [-t seconds] [-q] [-h] [MODE]\n"
+"               [-b bytes] [-d seconds] [-P pid] [-t seconds] [-q] [-h]\n"
+"               [MODE]\n"
 "\n"
 "Drive echo traffic at a server, verify every byte, print one result line.\n"
 "\n"

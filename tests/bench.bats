@@ -21,7 +21,7 @@ setup_file() {
 # bench ARGS...: bench.sh on the shortest settings, its output in $OUT and $OUT.json.
 bench() {
 	OUT=$BATS_TEST_TMPDIR/out
-	run --separate-stderr timeout -k 5 120 "$BENCH" -P -r 1 -d 0.1 -o "$OUT" "$@"
+	run --separate-stderr timeout -k 5 120 "$BENCH" -n -r 1 -d 0.1 -o "$OUT" "$@"
 }
 
 # json_cell ROW WORKLOAD: the JSON object of that cell (one per line).
