@@ -51,4 +51,9 @@ awk '/(pipe2|socket|io_uring_setup)\(/ { on = 1 } on' "$tmp/trace" |
 		cut -d' ' -f2- | sed 's/^ *//'	# one process: drop the pid column
 	else
 		cat
-	fi
+	fi |
+	# A lab that never sleeps (02-nonblocking) makes one failed call hundreds of thousands of
+	# times while it waits: print a run of identical lines once, with its length.
+	awk '$0 == prev { n++; next }
+		{ if (n > 1) printf "    (%d times in all)\n", n; prev = $0; n = 1; print }
+		END { if (n > 1) printf "    (%d times in all)\n", n }'

@@ -210,7 +210,16 @@ why_not_is_sleeping() {
 
 # wait_idle PID: the server is asleep in a system call (accept, read, select...), so a signal
 # sent now interrupts that call and cannot land between its test of the stop flag and the call.
-wait_idle() { wait_for "$WAIT" is_sleeping "$1"; }
+# A lab whose server never sleeps (02-nonblocking: it makes no call that waits, and tests its
+# stop flag before every one) sets SERVER_NEVER_SLEEPS=1 in its test file: then it is enough
+# that the server is alive.
+wait_idle() {
+	if [[ -n ${SERVER_NEVER_SLEEPS:-} ]]; then
+		kill -0 "$1"
+	else
+		wait_for "$WAIT" is_sleeping "$1"
+	fi
+}
 
 # not_spinning PID SECONDS: over SECONDS of wall time, PID used under a quarter of one CPU.
 # A loop that spins (on EMFILE, on write interest it does not need) uses all of one; one that
@@ -229,6 +238,23 @@ not_spinning() {
 	((used * 4 < elapsed)) ||
 		{ echo "# process $pid is spinning: $used ms of CPU in $elapsed ms" >&2; return 1; }
 }
+
+# spinning PID SECONDS: the opposite of not_spinning. Over SECONDS of wall time, PID used at
+# least a quarter of one CPU: a loop that never waits uses all of one when it gets a CPU to
+# itself, and the quarter leaves it room to share a busy machine (up to three other
+# processes as busy as itself on each core) and to run the sanitizer build.
+spinning() {
+	local pid=$1 secs=$2 t0 t1 c0 c1 used elapsed
+	t0=$(date +%s%N)
+	c0=$(cpu_ticks "$pid")
+	sleep "$secs"
+	c1=$(cpu_ticks "$pid")
+	t1=$(date +%s%N)
+	used=$(((c1 - c0) * 1000 / TICKS))		# ms of CPU
+	elapsed=$(((t1 - t0) / 1000000))		# ms of wall time
+	echo "# process $pid used $used ms of CPU in $elapsed ms" >&3
+	((used * 4 >= elapsed)) ||
+		{ echo "# process $pid is not spinning: $used ms of CPU in $elapsed ms" >&2; return 1; }
 
 # A lab's own per-test resource snapshot, compared after clients leave.
 snapshot() {
