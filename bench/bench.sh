@@ -600,7 +600,11 @@ notes say so; a cell that is n/a once is not measured again.
   servers (bench/py-select.py: select(), from the first article; bench/py-selectors.py:
   selectors.DefaultSelector, which is epoll, from the second), run with python3 as the
   articles show them, fixed only where they crash (their headers list every change). They
-  are there so that a student sees the C labs against the Python they started from.
+  are there so that a student sees the C labs against the Python they started from. What
+  their code gets wrong shows too: py-select closes a connection as soon as recv() returns
+  EOF, dropping the echo still queued for it, so a client that half-closes (the stream
+  cell) may lose the tail of its echo; the bench reports that as the failure it is (a
+  Python row's failure does not fail the run).
 - **The ratio** (×N.NN) is to the best row of the column: the highest msg/s or MB/s, the
   lowest latency, CPU or memory, among the cells that did not fail.
 

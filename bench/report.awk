@@ -109,10 +109,13 @@ $1 == "cell" {
 	} else if (note != "" && index(" | " ONOTE[k] " | ", " | " note " | ") == 0) {
 		ONOTE[k] = ONOTE[k] == "" ? note : ONOTE[k] " | " note
 	}
-	# Numbers come out of kv() as strings: +0 makes them numbers, so that they compare
-	# as numbers ("1016" < "10000" is false as strings).
 	REPS[k]++
 	ERR[k] += kv($0, "errors"); MIS[k] += kv($0, "mismatches")
+	# A failed measurement's numbers are kept apart (key suffix "f"): they are shown
+	# only when no measurement of the cell succeeded.
+	f = (st == "failed") ? SUBSEP "f" : ""
+	# Numbers come out of kv() as strings: +0 makes them numbers, so that they compare
+	# as numbers ("1016" < "10000" is false as strings).
 	msgs = kv($0, "msgs") + 0; bytes = kv($0, "bytes") + 0; secs = kv($0, "secs") + 0
 	cpu = kv($0, "cpu_us"); rss = kv($0, "rss_kb"); rss0 = kv($0, "rss0_kb") + 0
 	held = kv($0, "held"); refused = kv($0, "refused") + 0
@@ -120,37 +123,43 @@ $1 == "cell" {
 	if (held != "") HELD[k] = held + 0
 	if (WMODE[w] == "hold") {
 		if (held + 0 > 0 && rss != "") {
-			push(V, k SUBSEP "rpc", (rss - rss0) / held)
-			push(V, k SUBSEP "cpm", cpu / (held + refused))
-			push(V, k SUBSEP "rss", rss + 0)
+			push(V, k SUBSEP "rpc" f, (rss - rss0) / held)
+			push(V, k SUBSEP "cpm" f, cpu / (held + refused))
+			push(V, k SUBSEP "rss" f, rss + 0)
 		}
 		next
 	}
 	if (secs <= 0)
 		next
 	if (WMODE[w] == "stream") {
-		push(V, k SUBSEP "mbs", bytes / secs / 1e6)
+		push(V, k SUBSEP "mbs" f, bytes / secs / 1e6)
 		n = bytes / WSIZE[w]
 	} else {
-		push(V, k SUBSEP "rate", msgs / secs)
-		push(V, k SUBSEP "mbs", bytes / secs / 1e6)
-		push(V, k SUBSEP "p50", kv($0, "p50"))
-		push(V, k SUBSEP "p99", kv($0, "p99"))
+		push(V, k SUBSEP "rate" f, msgs / secs)
+		push(V, k SUBSEP "mbs" f, bytes / secs / 1e6)
+		push(V, k SUBSEP "p50" f, kv($0, "p50"))
+		push(V, k SUBSEP "p99" f, kv($0, "p99"))
 		n = msgs
 	}
-	if (n > 0 && cpu != "") push(V, k SUBSEP "cpm", cpu / n)
-	if (rss != "") push(V, k SUBSEP "rss", rss + 0)
+	if (n > 0 && cpu != "") push(V, k SUBSEP "cpm" f, cpu / n)
+	if (rss != "") push(V, k SUBSEP "rss" f, rss + 0)
 }
 
 # Fill MEDV/MINV/MAXV for every cell and metric, and BEST per workload and metric.
-function summarise(    r, wi, w, k, m, mi, metrics, nm) {
+function summarise(    r, wi, w, k, m, mi, metrics, nm, list) {
 	nm = split("rate mbs p50 p99 cpm rss rpc", metrics, " ")
 	for (r = 0; r < nrows; r++)
 		for (wi = 0; wi < nwork; wi++) {
 			w = WORDER[wi]; k = r SUBSEP w
 			for (mi = 1; mi <= nm; mi++) {
 				m = metrics[mi]
-				if (!((k SUBSEP m) in V) || !stats(V[k SUBSEP m]))
+				if ((k SUBSEP m) in V)
+					list = V[k SUBSEP m]
+				else if ((k SUBSEP m SUBSEP "f") in V)
+					list = V[k SUBSEP m SUBSEP "f"]
+				else
+					continue
+				if (!stats(list))
 					continue
 				MEDV[k, m] = MED; MINV[k, m] = MIN; MAXV[k, m] = MAX
 				if (k in FAILED || k in NA)
