@@ -74,12 +74,11 @@ SERVER_NEVER_SLEEPS=1
 	conf_idle_memory 2000
 }
 
-}
-
 # The articles' "multiplexing uses a lot of CPU" belongs here, not to select or poll. With no
-# client at all, this server's CPU time (utime + stime in /proc/PID/stat) grows by a large
-# part of the wall time, as it tries accept() again and again; an idle 03-select and an idle
-# 04-poll, asleep in their wait, use next to none over the same kind of window.
+# client at all, this server uses CPU (utime + stime in /proc/PID/stat) and never once sleeps
+# (voluntary_ctxt_switches in /proc/PID/status stands still), as it tries accept() again and
+# again: on a quiet machine, a whole core. An idle 03-select and an idle 04-poll, asleep in
+# their wait, use next to none over the same kind of window.
 @test "$LAB: with no client at all it burns a CPU, where idle 03 and 04 sleep" {
 	local busy
 	start_server "$LAB" -q
@@ -96,11 +95,11 @@ SERVER_NEVER_SLEEPS=1
 	spinning "$busy" 1
 }
 
-# -i 10000 sleeps 10 ms after every sweep. Asserted as a behaviour, not a number: over the
-# same kind of window where the -i 0 server uses at least a quarter of a CPU, this one uses
-# under a quarter (not_spinning); what it really uses is about 1% (a sweep takes microseconds,
-# the sleep 10 ms), so a machine busy enough to blur the two would have to slow the sweep a
-# hundredfold. It still serves, only later.
+# -i 10000 sleeps 10 ms after every sweep. Asserted as a behaviour, not a number: where the
+# -i 0 server never sleeps, this one uses under a quarter of a CPU (not_spinning); what it
+# really uses is about 1% (a sweep takes microseconds, the sleep 10 ms), so a machine busy
+# enough to blur the two would have to slow the sweep a hundredfold. It still serves, only
+# later.
 @test "$LAB: -i 10000 sleeps between sweeps: idle CPU drops, and it still echoes" {
 	start_server "$LAB" -i 10000
 	not_spinning "$SERVER_PID" 2

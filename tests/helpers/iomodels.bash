@@ -239,22 +239,24 @@ not_spinning() {
 		{ echo "# process $pid is spinning: $used ms of CPU in $elapsed ms" >&2; return 1; }
 }
 
-# spinning PID SECONDS: the opposite of not_spinning. Over SECONDS of wall time, PID used at
-# least a quarter of one CPU: a loop that never waits uses all of one when it gets a CPU to
-# itself, and the quarter leaves it room to share a busy machine (up to three other
-# processes as busy as itself on each core) and to run the sanitizer build.
+# spinning PID SECONDS: the opposite of not_spinning. Over SECONDS of wall time, PID never
+# gave up the CPU of its own accord (voluntary_ctxt_switches in /proc/PID/status did not move:
+# it made no call that sleeps) and yet used CPU: a loop that never waits. This holds however
+# busy the machine is: a crowded CPU gives the loop a smaller share, it does not make it sleep.
 spinning() {
-	local pid=$1 secs=$2 t0 t1 c0 c1 used elapsed
-	t0=$(date +%s%N)
+	local pid=$1 secs=$2 c0 c1 v0 v1
 	c0=$(cpu_ticks "$pid")
+	v0=$(voluntary_switches "$pid")
 	sleep "$secs"
 	c1=$(cpu_ticks "$pid")
-	t1=$(date +%s%N)
-	used=$(((c1 - c0) * 1000 / TICKS))		# ms of CPU
-	elapsed=$(((t1 - t0) / 1000000))		# ms of wall time
-	echo "# process $pid used $used ms of CPU in $elapsed ms" >&3
-	((used * 4 >= elapsed)) ||
-		{ echo "# process $pid is not spinning: $used ms of CPU in $elapsed ms" >&2; return 1; }
+	v1=$(voluntary_switches "$pid")
+	echo "# process $pid: $(((c1 - c0) * 1000 / TICKS)) ms of CPU in $secs s," \
+		"$((v1 - v0)) voluntary context switches" >&3
+	((v1 - v0 <= 1 && c1 - c0 >= 2)) ||
+		{ echo "# process $pid is not spinning: it slept $((v1 - v0)) times" \
+			"and used $((c1 - c0)) ticks" >&2; return 1; }
+}
+voluntary_switches() { awk '/^voluntary_ctxt_switches:/ { print $2 }' /proc/"$1"/status; }
 
 # A lab's own per-test resource snapshot, compared after clients leave.
 snapshot() {
