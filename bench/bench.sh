@@ -32,9 +32,10 @@
 # run), 2 for bad usage.
 #
 # A cell is one workload on one server, measured REPS times, each time thus:
-#   1. start the server fresh, on -p 0 with -q and a -m above any cell, its descriptor limit
-#      (ulimit -n) raised to what the cell needs, in a session of its own; wait for its
-#      "listening on" line;
+#   1. start the server fresh, on -p 0 with -q and -m N, N being what the cell needs (its
+#      connections + FD_MARGIN: -m must not be what limits a cell, and a server that sizes a
+#      table from -m should not be charged for a million), its descriptor limit (ulimit -n)
+#      raised to N if lower, in a session of its own; wait for its "listening on" line;
 #   2. if the cell has idle connections, open them with `loadgen hold` and wait for its
 #      "hold held=H refused=R" line: a server that cannot hold them all makes the cell n/a,
 #      with what it held;
@@ -67,7 +68,6 @@ WORKLOADS=(
 	"hold10k	hold	10000	0	64	rpc	10,000 idle connections held"
 )
 
-SERVER_MAX=1000000	# -m for every lab: above any cell, so the model is what limits it
 FD_MARGIN=64		# descriptors a server needs beyond its connections
 LISTEN_WAIT=10		# seconds for a server's "listening on" line
 HOLD_WAIT=120		# seconds for a hold line (10,000 forks on a busy machine)
@@ -138,7 +138,7 @@ for dir in "$ROOT"/[0-9][0-9]-*/; do
 		name=$(basename "$prog")
 		label=$lab
 		[[ $name == server-* ]] && label=$lab-${name#server-}
-		candidate "$label" "$lab" "$lab/$name" lab "$prog -p 0 -q -m $SERVER_MAX"
+		candidate "$label" "$lab" "$lab/$name" lab "$prog -p 0 -q"
 	done
 done
 for py in py-select py-selectors; do
@@ -283,11 +283,12 @@ fail() {	# fail NOTE: the measurement failed; NOTE says why (notes accumulate)
 	F[note]=${F[note]:+${F[note]}; }$1
 }
 
-# server_start ROW NOFILE: start the row's server fresh with that descriptor limit; set
-# SPID and PORT. On failure, set F and fail.
+# server_start ROW NOFILE: start the row's server fresh with that descriptor limit (and,
+# for a lab, -m NOFILE); set SPID and PORT. On failure, set F and fail.
 server_start() {
 	local r=$1 nofile=$2 cmd
 	read -ra cmd <<<"${ROW_CMD[r]}"
+	[[ ${ROW_KIND[r]} == lab ]] && cmd+=(-m "$nofile")
 	: >"$TMP/server.out"
 	: >"$TMP/server.err"
 	# setsid(1) execs in place (this subshell is not a group leader): SPID is the server,
@@ -553,10 +554,11 @@ one server alone. A cell whose measurements are slow (a server that takes most o
 to accept 10,000 connections) is repeated only while it stays within ${CELL_BUDGET} s, and the
 notes say so; a cell that is n/a once is not measured again.
 
-- **The server** is started as \`LAB/server -p 0 -q -m ${SERVER_MAX}\`: a free port, no logging,
-  and a connection cap above any cell, so that the model is what limits it. Its descriptor
-  limit (\`ulimit -n\`) is raised to what the cell needs (connections + ${FD_MARGIN}), up to the hard
-  limit (${HARD} here). It is stopped with SIGTERM; one that does not exit within ${STOP_WAIT} s is
+- **The server** is started as \`LAB/server -p 0 -q -m N\`: a free port, no logging, and a
+  connection cap N of the cell's connections + ${FD_MARGIN}, so that the model, not -m, is what
+  limits it (and a server that sizes a table from -m is not charged for more). Its
+  descriptor limit (\`ulimit -n\`) is raised to N when it is lower; a cell that would need
+  more than the hard limit (${HARD} here) is n/a. It is stopped with SIGTERM; one that does not exit within ${STOP_WAIT} s is
   killed, and that is a failure, as is a non-zero exit status or a missing summary line.
 - **The load** is \`bench/loadgen\` (C, epoll, one process), which verifies every byte that
   comes back. A ping-pong or stream run is measured in a window of ${window} s (\`loadgen -d\`)
