@@ -8,12 +8,19 @@
 #				rebuild the normal build
 #	make trace LAB=select	the syscalls that show a lab's model, under strace (LAB takes
 #				the same names as make)
+#	make bench		every lab under bench/loadgen: docs/results.md (QUICK=1 OUT=FILE: the
+#				short run, into FILE; LABS="03 05": some labs)
 #	make clean
 #	make help		the targets and the labs
 #
 # Standard variables pass through to every lab: make CC=clang CFLAGS=-O0, make WERROR=1.
 
 LABS	:= $(sort $(patsubst %/Makefile,%,$(wildcard [0-9][0-9]-*/Makefile)))
+# make bench LABS="03 05" names the labs to measure, not the labs that exist.
+ifeq ($(origin LABS),command line)
+BENCH_LABS := $(LABS)
+override LABS := $(sort $(patsubst %/Makefile,%,$(wildcard [0-9][0-9]-*/Makefile)))
+endif
 BATS	?= bats
 LAB	?=
 
@@ -74,13 +81,11 @@ trace:
 	@$(MAKE) --no-print-directory -C $(TRACE_LAB)
 	@tools/trace.sh $(TRACE_LAB)
 
-# make bench (every lab under bench/loadgen, one comparison table) is not written yet. Until
-# it is, say so: without a rule, make finds the directory bench/ and calls it "up to date".
-# The real target replaces this one rule.
-bench bench/:
-	@echo "make: 'make bench' (every lab under bench/loadgen, one table) is not written yet."
-	@echo "make builds bench/loadgen; bench/loadgen -h lists its modes."
-	@exit 2
+# make bench: every lab under bench/loadgen, one table (bench/bench.sh says how); QUICK=1,
+# OUT=FILE and LABS="03 05" (BENCH_LABS, above) pass through.
+bench bench/: all
+	@bench/bench.sh $(if $(filter-out 0,$(QUICK)),-q) $(if $(OUT),-o '$(OUT)') \
+		$(if $(BENCH_LABS),-l '$(BENCH_LABS)')
 
 # The tree's other directories are not targets either: make tests, make docs/ get the
 # unknown-target answer (which suggests make test), not "is up to date".
@@ -102,6 +107,7 @@ help:
 	@echo "make test             build, then run the test suite (bats tests/)"
 	@echo "make sanitize         the suite on an ASan+UBSan build, then the normal build again"
 	@echo "make trace LAB=LAB    the lab's server under strace while its client echoes"
+	@echo "make bench            measure every lab (QUICK=1 OUT=FILE: a few minutes; LABS=\"03 05\")"
 	@echo "make clean            remove what was built"
 	@echo "make help             this list"
 	@echo "Variables: CC=clang, CFLAGS=..., WERROR=1 (warnings are errors), SANITIZE=1."

@@ -15,7 +15,7 @@
  * a half-close.  `make bench` uses it to put every lab under the same load.
  *
  * Usage: loadgen [-H host] [-p port] [-c conns] [-n messages] [-s size]
- *		  [-b bytes] [-t seconds] [-q] [-h] [MODE]
+ *		  [-b bytes] [-d seconds] [-P pid] [-t seconds] [-q] [-h] [MODE]
  *
  *	echo		ping-pong: -n messages of -s bytes, one round trip at a
  *			time, then half-close and wait for the server to close.
@@ -34,6 +34,48 @@
  *			without reading; half-close, print "abort shut sent=N",
  *			wait for SIGUSR1, then close with RST (SO_LINGER 0)
  *			while the server still has echo to write (see below).
+ *
+ * Two options serve the benchmark (bench/bench.sh):
+ *
+ *	-d seconds	echo and stream: a measured window instead of a count.
+ *			It opens once echo has come back on every connection
+ *			(the server has accepted it and serves it: a forking
+ *			server has forked for it) or the connection has
+ *			failed, and lasts -d seconds, during which every
+ *			connection goes on (echo: round trip after round trip;
+ *			stream: send after send); then each finishes its round
+ *			trip, or stops sending, half-closes and reads the rest
+ *			of its echo, verified as always.  The result line's
+ *			messages, bytes, seconds, rates and latencies are
+ *			those of the window alone: every run lasts the same
+ *			time whatever the server's speed, and connection
+ *			set-up and tear-down stay out of the numbers.
+ *	-P pid		the server's process id (with -d, or in hold): print
+ *			what /proc says of it and of every process it started,
+ *			in one more line:
+ *
+ *	server cpu_us=812000 rss_kb=2140 rss0_kb=2090 threads=1 procs=1
+ *
+ *			With -d it comes when the window closes, before the
+ *			connections do: cpu_us is the CPU time the tree used
+ *			in the window, rss_kb, threads and procs are the tree
+ *			at its end, loaded, and rss0_kb at its start.  In hold
+ *			it comes right after "hold held=": cpu_us covers the
+ *			time from before the first connect until every
+ *			connection is held, and rss0_kb is the server before
+ *			the first connect.  CPU time is the server's utime +
+ *			stime (all its threads) and cutime + cstime (the
+ *			children it has reaped), from /proc/PID/stat, plus the
+ *			run time of every live descendant from /proc/PID/task/
+ *			TID/schedstat, in ns: stat's clock ticks (10 ms) are
+ *			truncated process by process, and a thousand children
+ *			that ran 5 ms each would count for nothing.  Memory is
+ *			the server's VmRSS when it is one process, and the sum
+ *			of the tree's Pss (proportional set size: a page
+ *			shared by n processes counts 1/n in each) when it has
+ *			children, so that a forking server's shared pages are
+ *			counted once; rss0_kb is the same measure.  A server
+ *			that has exited (or is a zombie) gives "server exited".
  *
  * Every byte is verified without storing what was sent: connection c sends
  * the output of splitmix64 seeded with c, whose byte at any position can be
@@ -104,8 +146,10 @@
 #include <linux/sockios.h>		/* SIOCOUTQ */
 #include <linux/tcp.h>			/* TCP_INFO with tcpi_snd_wnd */
 
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <signal.h>
@@ -132,6 +176,8 @@
 #define ABORT_MSS	1024		/* abort: the segment size we offer */
 #define ABORT_FIN_NS	(5000 * NS_PER_MS)	/* abort: time for the FIN's ack */
 #define ABORT_POLL_NS	(2 * NS_PER_MS)	/* abort: how often to look at windows */
+#define GOAL_OPEN	UINT64_MAX	/* -d: no goal until the window closes */
+#define SNAP_TRIES	3		/* -P: reads of a tree that keeps reaping */
 
 /*
  * Latencies go into a log-linear histogram rather than an array of samples,
@@ -182,6 +228,7 @@ struct conn {
 	bool		paused;		/* slow: done with phase 1 */
 	bool		cut;		/* abort: half-closed before all was sent */
 	bool		fin_in;		/* abort: the server has acked our FIN */
+	bool		arrived;	/* echo came back, or it failed */
 };
 
 static struct {
@@ -193,6 +240,9 @@ static struct {
 	uint64_t	 bytes;
 	bool		 bytes_set;	/* -b given */
 	uint64_t	 seconds;
+	bool		 seconds_set;	/* -t given */
+	uint64_t	 window_ns;	/* -d, 0 when not given */
+	pid_t		 server;	/* -P, 0 when not given */
 	bool		 quiet;
 	enum mode	 mode;
 } opt = {
@@ -222,6 +272,30 @@ static uint64_t		 hist[HIST_BUCKETS];
 static uint64_t		 hist_n;
 static unsigned		 reports;		/* error lines so far */
 
+/*
+ * -d: the measured window.  It waits for echo on every connection (or its
+ * failure), is open for -d seconds, then closed: round trips, bytes and
+ * latencies count only while counting is set (always, without -d).
+ */
+enum window { WIN_NONE, WIN_WAIT, WIN_OPEN, WIN_CLOSED };
+
+static enum window	 win = WIN_NONE;
+static uint64_t		 win_start, win_end;
+static unsigned		 warming;		/* connections not arrived */
+static bool		 counting = true;
+
+/* -P: what /proc says about the server's process tree at one moment. */
+struct server_snap {
+	bool		alive;
+	uint64_t	cpu_us;		/* the tree's CPU time so far */
+	uint64_t	rss_kb;		/* the server's VmRSS */
+	uint64_t	pss_kb;		/* the tree's Pss, summed */
+	unsigned	threads;
+	unsigned	procs;
+};
+
+static struct server_snap snap0;		/* at the window's start */
+
 /* Scratch buffers: one connection's I/O is done before the next starts. */
 static unsigned char	 sbuf[CHUNK], rbuf[CHUNK], expect[CHUNK];
 
@@ -240,7 +314,8 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 "usage: loadgen [-H host] [-p port] [-c conns] [-n messages] [-s size]\n"
-"               [-b bytes] [-t seconds] [-q] [-h] [MODE]\n"
+"               [-b bytes] [-d seconds] [-P pid] [-t seconds] [-q] [-h]\n"
+"               [MODE]\n"
 "\n"
 "Drive echo traffic at a server, verify every byte, print one result line.\n"
 "\n"
@@ -267,7 +342,16 @@ usage(FILE *fp)
 "  -s size     echo, hold, reset: message size in bytes (default 64)\n"
 "  -b bytes    stream, halfclose, slow, abort: bytes per connection\n"
 "              (default 1M; abort 8M, more than the kernel buffers hold)\n"
-"  -t seconds  time limit for the whole run (default 30)\n"
+"  -d seconds  echo, stream: run for a measured window of this many seconds\n"
+"              (decimals allowed) from the moment echo has come back on\n"
+"              every connection, instead of -n or -b; the result line's\n"
+"              counts, rates and latencies are the window's\n"
+"  -P pid      the server's process id: print \"server cpu_us=N rss_kb=N\n"
+"              rss0_kb=N threads=N procs=N\" for it and every process it\n"
+"              started (echo and stream with -d: the CPU time over the\n"
+"              window, the rest at its end; hold: from before connecting\n"
+"              until all are held, after the hold line)\n"
+"  -t seconds  time limit for the whole run (default 30, or -d + 30)\n"
 "  -q          print only the result line, hold's, slow's or abort's own\n"
 "              line, and a line per connection that failed\n"
 "  -h          print this help\n"
@@ -324,10 +408,37 @@ parse_num(int c, const char *s, uint64_t min, uint64_t max, bool units)
 	return v * mult;
 }
 
+/*
+ * Parse -d's argument: seconds, with at most three decimals (a millisecond),
+ * from 0.01 to a day.
+ */
+static uint64_t
+parse_seconds(int c, const char *s)
+{
+	uint64_t whole = 0, ms = 0, scale = 100;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		usage_error("-%c: '%s' is not a number of seconds", c, s);
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (whole <= 86400)
+			whole = whole * 10 + (uint64_t)(*p - '0');
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9' && scale > 0; p++, scale /= 10)
+			ms += (uint64_t)(*p - '0') * scale;
+	if (*p != '\0')
+		usage_error("-%c: '%s' is not a number of seconds (at most "
+		    "three decimals)", c, s);
+	ms += whole * 1000;
+	if (ms < 10 || ms > 86400 * 1000)
+		usage_error("-%c: '%s' is out of range (0.01 to 86400)", c, s);
+	return ms * NS_PER_MS;
+}
+
 static void
 parse_args(int argc, char *argv[])
 {
-	static const char optstring[] = "H:p:c:n:s:b:t:qh";
+	static const char optstring[] = "H:p:c:n:s:b:d:P:t:qh";
 	int c, m;
 
 	/* Our own messages, so that every line starts with "loadgen:". */
@@ -356,8 +467,16 @@ parse_args(int argc, char *argv[])
 			opt.bytes = parse_num(c, optarg, 0, 1ULL << 40, true);
 			opt.bytes_set = true;
 			break;
+		case 'd':
+			opt.window_ns = parse_seconds(c, optarg);
+			break;
+		case 'P':
+			opt.server = (pid_t)parse_num(c, optarg, 1, INT32_MAX,
+			    false);
+			break;
 		case 't':
 			opt.seconds = parse_num(c, optarg, 1, 1000000, false);
+			opt.seconds_set = true;
 			break;
 		case 'q':
 			opt.quiet = true;
@@ -384,6 +503,13 @@ parse_args(int argc, char *argv[])
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if (opt.window_ns > 0 && opt.mode != MODE_ECHO &&
+	    opt.mode != MODE_STREAM)
+		usage_error("-d works with echo and stream only");
+	if (opt.server != 0 && opt.window_ns == 0 && opt.mode != MODE_HOLD)
+		usage_error("-P needs -d (echo, stream) or hold");
+	if (opt.window_ns > 0 && !opt.seconds_set)
+		opt.seconds = opt.window_ns / NS_PER_S + 30;
 }
 
 static uint64_t
@@ -467,6 +593,273 @@ hist_pct(unsigned pct)
 	    ((1ULL << shift) - 1) / 2;
 }
 
+/* Print a line that the driving script waits for, and flush it at once. */
+static void __attribute__((format(printf, 1, 2)))
+print_sync(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (fflush(stdout) == EOF)
+		err(1, "stdout");
+}
+
+/*
+ * -P: the server's process tree, from /proc (proc(5)).  What one process
+ * says in /proc/PID/stat: its parent, its state, its CPU time and that of
+ * the children it has reaped, its threads.  False if it is gone.
+ */
+struct proc_info {
+	pid_t		pid;
+	pid_t		ppid;
+	char		state;
+	uint64_t	own_ticks;	/* utime + stime: all its threads */
+	uint64_t	reaped_ticks;	/* cutime + cstime: children waited for */
+	unsigned	threads;
+	bool		in_tree;
+};
+
+static bool
+proc_read(pid_t pid, struct proc_info *pi)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	long long cut, cst, nthr;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	n = read(fd, buf, sizeof buf - 1);
+	(void)close(fd);	/* read-only: nothing to lose */
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/*
+	 * The command name (field 2) is in parentheses and may hold spaces
+	 * or parentheses itself: the fields after it start after the last
+	 * ')'.  Then state (3), ppid (4), ... utime (14), stime (15), cutime
+	 * (16), cstime (17), ... num_threads (20).
+	 */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 1, " %c %d %*d %*d "
+	    "%*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld %*d %*d %lld",
+	    &pi->state, &pi->ppid, &ut, &st, &cut, &cst, &nthr) != 7)
+		return false;
+	pi->pid = pid;
+	pi->own_ticks = ut + st;
+	pi->reaped_ticks = (uint64_t)(cut > 0 ? cut : 0) +
+	    (uint64_t)(cst > 0 ? cst : 0);
+	pi->threads = nthr > 0 ? (unsigned)nthr : 0;
+	pi->in_tree = false;
+	return true;
+}
+
+/*
+ * The run time of every live thread of pid, in ns, from /proc/PID/task/TID/
+ * schedstat (its first field, sum_exec_runtime); false if the kernel does
+ * not have it.
+ */
+static bool
+proc_run_ns(pid_t pid, uint64_t *ns)
+{
+	char path[64], buf[128];
+	struct dirent *de;
+	ssize_t n;
+	DIR *d;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return false;
+	*ns = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/schedstat",
+		    (int)pid, de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+			/* A thread that just ended took its directory along. */
+			*strrchr(path, '/') = '\0';
+			if (access(path, F_OK) == -1)
+				continue;
+			(void)closedir(d);
+			return false;
+		}
+		n = read(fd, buf, sizeof buf - 1);
+		(void)close(fd);	/* read-only: nothing to lose */
+		if (n > 0) {
+			buf[n] = '\0';
+			*ns += strtoull(buf, NULL, 10);
+		}
+	}
+	(void)closedir(d);	/* read-only: nothing to lose */
+	return true;
+}
+
+/* The first number after "key" in file path (kB in status and smaps). */
+static uint64_t
+proc_field_kb(const char *path, const char *key)
+{
+	char line[256];
+	size_t len = strlen(key);
+	uint64_t kb = 0;
+	FILE *fp;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof line, fp) != NULL)
+		if (strncmp(line, key, len) == 0) {
+			kb = strtoull(line + len, NULL, 10);
+			break;
+		}
+	(void)fclose(fp);	/* read-only: nothing to lose */
+	return kb;
+}
+
+static int
+pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Every process on the machine whose parent is in the tree joins the tree,
+ * until none does: the server's children, theirs, and so on.  *n_out is the
+ * number of processes read; the array is the caller's to free.
+ */
+static struct proc_info *
+tree_scan(pid_t root, size_t *n_out)
+{
+	struct proc_info *all = NULL, *tmp;
+	size_t n = 0, cap = 0, ntree = 1, sorted, i;
+	pid_t *tree;
+	struct dirent *de;
+	char *end;
+	long v;
+	DIR *d;
+
+	if ((d = opendir("/proc")) == NULL)
+		err(1, "/proc");
+	while ((de = readdir(d)) != NULL) {
+		v = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || v <= 0 || v == root)
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 1024 : cap * 2;
+			if ((tmp = realloc(all, cap * sizeof *all)) == NULL)
+				err(1, "realloc");
+			all = tmp;
+		}
+		if (proc_read((pid_t)v, &all[n]))
+			n++;
+	}
+	(void)closedir(d);	/* read-only: nothing to lose */
+
+	/* tree: the pids known to be in it, sorted for bsearch(3). */
+	if ((tree = malloc((n + 1) * sizeof *tree)) == NULL)
+		err(1, "malloc");
+	tree[0] = root;
+	do {
+		sorted = ntree;
+		for (i = 0; i < n; i++) {
+			if (all[i].in_tree || bsearch(&all[i].ppid, tree, sorted,
+			    sizeof *tree, pid_cmp) == NULL)
+				continue;
+			all[i].in_tree = true;
+			tree[ntree++] = all[i].pid;
+		}
+		qsort(tree, ntree, sizeof *tree, pid_cmp);
+	} while (ntree > sorted);
+	free(tree);
+	*n_out = n;
+	return all;
+}
+
+/*
+ * The server's tree now.  A child reaped during the scan would be counted
+ * twice (alive, and in its parent's cutime) or not at all: the root is read
+ * before and after the scan, and the scan done again if its reaped time
+ * moved meanwhile.
+ */
+static void
+server_snap(struct server_snap *s)
+{
+	struct proc_info root, again, *all = NULL;
+	uint64_t tick_ns = NS_PER_S / (uint64_t)sysconf(_SC_CLK_TCK), ns, run;
+	char path[64];
+	size_t n = 0, i;
+	int try;
+
+	memset(s, 0, sizeof *s);
+	for (try = 0; try < SNAP_TRIES; try++) {
+		free(all);
+		if (!proc_read(opt.server, &root) || root.state == 'Z')
+			return;
+		all = tree_scan(opt.server, &n);
+		if (!proc_read(opt.server, &again) || again.state == 'Z') {
+			free(all);
+			return;
+		}
+		if (again.reaped_ticks == root.reaped_ticks)
+			break;
+	}
+	s->alive = true;
+	ns = (again.own_ticks + again.reaped_ticks) * tick_ns;
+	s->threads = again.threads;
+	s->procs = 1;
+	for (i = 0; i < n; i++) {
+		if (!all[i].in_tree)
+			continue;
+		if (!proc_run_ns(all[i].pid, &run))
+			run = all[i].own_ticks * tick_ns;
+		ns += run + all[i].reaped_ticks * tick_ns;
+		if (all[i].state == 'Z')
+			continue;
+		s->threads += all[i].threads;
+		s->procs++;
+		snprintf(path, sizeof path, "/proc/%d/smaps_rollup",
+		    (int)all[i].pid);
+		s->pss_kb += proc_field_kb(path, "Pss:");
+	}
+	free(all);
+	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)opt.server);
+	s->pss_kb += proc_field_kb(path, "Pss:");
+	snprintf(path, sizeof path, "/proc/%d/status", (int)opt.server);
+	s->rss_kb = proc_field_kb(path, "VmRSS:");
+	s->cpu_us = ns / 1000;
+	/* A process that is exiting has no memory left, nor a VmRSS line. */
+	if (s->rss_kb == 0)
+		s->alive = false;
+}
+
+/*
+ * The line the driving script reads: the tree now, against snap0.  Memory is
+ * the server's RSS when it is one process, the tree's Pss when it has
+ * children, at both moments.
+ */
+static void
+server_line(void)
+{
+	struct server_snap s;
+	bool tree;
+
+	server_snap(&s);
+	if (!s.alive || !snap0.alive) {
+		print_sync("server exited\n");
+		return;
+	}
+	tree = s.procs > 1;
+	print_sync("server cpu_us=%" PRIu64 " rss_kb=%" PRIu64 " rss0_kb=%"
+	    PRIu64 " threads=%u procs=%u\n", s.cpu_us > snap0.cpu_us ?
+	    s.cpu_us - snap0.cpu_us : 0, tree ? s.pss_kb : s.rss_kb,
+	    tree ? snap0.pss_kb : snap0.rss_kb, s.threads, s.procs);
+}
+
 /* Print one line about connection c on stderr, MAX_REPORTS at most. */
 static void __attribute__((format(printf, 2, 3)))
 conn_report(const struct conn *c, const char *fmt, ...)
@@ -490,9 +883,20 @@ conn_settle(struct conn *c, enum outcome out)
 	c->outcome = out;
 }
 
+/* Echo came back on c, or c failed: the window may open. */
+static void
+conn_arrive(struct conn *c)
+{
+	if (!c->arrived) {
+		c->arrived = true;
+		warming--;
+	}
+}
+
 static void
 conn_close(struct conn *c)
 {
+	conn_arrive(c);
 	/* close(2) also takes the descriptor out of the epoll set. */
 	if (c->fd != -1 && close(c->fd) == -1)
 		warn("conn %u: close", c->id);
@@ -772,8 +1176,13 @@ conn_send(struct conn *c, uint64_t max)
 
 	if (sbuf_len == 0 || sbuf_id != c->id || c->sent < sbuf_pos ||
 	    c->sent >= sbuf_pos + sbuf_len) {
-		sbuf_len = c->goal - c->sent < CHUNK ?
-		    (size_t)(c->goal - c->sent) : CHUNK;
+		/*
+		 * Up to the limit, not the goal: an echo round trip needs
+		 * -s bytes, and computing 64 KiB of stream for each one
+		 * would cost more than the round trip itself.
+		 */
+		sbuf_len = c->limit - c->sent < CHUNK ?
+		    (size_t)(c->limit - c->sent) : CHUNK;
 		sbuf_id = c->id;
 		sbuf_pos = c->sent;
 		stream_fill(c->id, c->sent, sbuf, sbuf_len);
@@ -844,8 +1253,10 @@ message_done(struct conn *c)
 {
 	uint64_t now = now_ns();
 
-	hist_add((now - c->t_msg) / 1000);
-	messages++;
+	if (counting) {
+		hist_add((now - c->t_msg) / 1000);
+		messages++;
+	}
 	if (opt.mode == MODE_HOLD) {
 		conn_settle(c, OUT_OK);
 	} else if (c->limit < c->goal) {
@@ -876,7 +1287,9 @@ on_readable(struct conn *c)
 	if (!conn_verify(c, rbuf, (size_t)n))
 		return;
 	c->rcvd += (uint64_t)n;
-	bytes_ok += (uint64_t)n;
+	conn_arrive(c);
+	if (counting)
+		bytes_ok += (uint64_t)n;
 	if ((opt.mode == MODE_ECHO || opt.mode == MODE_HOLD) &&
 	    c->outcome == OUT_PENDING && c->rcvd == c->limit)
 		message_done(c);
@@ -1013,19 +1426,6 @@ slow_stalled(uint64_t now, uint64_t *wake)
 	return all;
 }
 
-/* Print a line that the driving script waits for, and flush it at once. */
-static void __attribute__((format(printf, 1, 2)))
-print_sync(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	if (fflush(stdout) == EOF)
-		err(1, "stdout");
-}
-
 /*
  * abort: how many more bytes the server's receive window takes beyond what
  * we have queued: the window it advertised (TCP_INFO tcpi_snd_wnd, Linux
@@ -1159,6 +1559,51 @@ abort_shut_line(void)
 }
 
 /*
+ * -d: echo has come back on every connection; the window opens, with the
+ * server's state at its start (-P), and the counts start from zero.
+ */
+static void
+window_open(uint64_t *now)
+{
+	if (opt.server != 0)
+		server_snap(&snap0);
+	*now = now_ns();
+	win_start = *now;
+	win_end = win_start + opt.window_ns;
+	messages = bytes_ok = hist_n = 0;
+	memset(hist, 0, sizeof hist);
+	win = WIN_OPEN;
+}
+
+/*
+ * -d: the window is over.  The counts stop, the server is looked at while
+ * every connection is still open (-P), and each connection is given its
+ * goal: echo finishes the round trip under way, stream sends no more; then
+ * both half-close and read the rest of the echo, verified as always.
+ */
+static void
+window_close(uint64_t now)
+{
+	struct conn *c;
+	unsigned i;
+
+	win_end = now;
+	counting = false;
+	win = WIN_CLOSED;
+	if (opt.server != 0)
+		server_line();
+	for (i = 0; i < opt.conns; i++) {
+		c = &conns[i];
+		if (c->state == ST_CLOSED)
+			continue;
+		c->goal = opt.mode == MODE_ECHO ? c->limit : c->sent;
+		c->limit = c->goal;
+		conn_maybe_shut(c);
+		conn_update(c);
+	}
+}
+
+/*
  * The loop: check the clock and the signals, move to the next phase when
  * every connection is ready for it, wait, dispatch, repeat.  *waited
  * accumulates the time spent waiting for a signal, which is not traffic.
@@ -1197,12 +1642,19 @@ run(int sfd, uint64_t deadline, uint64_t *waited)
 			}
 			continue;
 		}
-		wake = deadline;
+		if (win == WIN_WAIT && warming == 0)
+			window_open(&now);
+		if (win == WIN_OPEN && now >= win_end)
+			window_close(now);
+		wake = win == WIN_OPEN && win_end < deadline ? win_end :
+		    deadline;
 		if (phase == PH_RUN && count[OUT_PENDING] == 0) {
 			if (opt.mode != MODE_HOLD)
 				return END_DONE;
 			print_sync("hold held=%" PRIu64 " refused=%" PRIu64
 			    "\n", count[OUT_OK], count[OUT_REFUSED]);
+			if (opt.server != 0)
+				server_line();
 			phase = PH_HOLDING;
 			t_wait = now;
 			continue;
@@ -1322,14 +1774,20 @@ main(int argc, char *argv[])
 	 * of 4096), each going its own way from then on: a blocking server
 	 * serves one at a time and accepts the next only when one closes.
 	 */
+	if (opt.server != 0 && opt.mode == MODE_HOLD)
+		server_snap(&snap0);
+	if (opt.window_ns > 0)
+		win = WIN_WAIT;
 	t_start = now_ns();
 	count[OUT_PENDING] = opt.conns;
+	warming = opt.conns;
 	for (i = 0; i < opt.conns; i++) {
 		conns[i].fd = -1;
 		conns[i].id = i;
 		switch (opt.mode) {
 		case MODE_ECHO:
-			conns[i].goal = opt.messages * opt.size;
+			conns[i].goal = opt.window_ns > 0 ? GOAL_OPEN :
+			    opt.messages * opt.size;
 			break;
 		case MODE_HOLD:
 		case MODE_RESET:
@@ -1337,6 +1795,10 @@ main(int argc, char *argv[])
 			break;
 		case MODE_ABORT:
 			conns[i].goal = opt.bytes_set ? opt.bytes : ABORT_BYTES;
+			break;
+		case MODE_STREAM:
+			conns[i].goal = opt.window_ns > 0 ? GOAL_OPEN :
+			    opt.bytes;
 			break;
 		default:
 			conns[i].goal = opt.bytes;
@@ -1348,6 +1810,14 @@ main(int argc, char *argv[])
 
 	end = run(sfd, t_start + opt.seconds * NS_PER_S, &waited);
 	t_end = now_ns();
+	if (win == WIN_OPEN)
+		window_close(t_end);
+	if (win == WIN_WAIT) {
+		fprintf(stderr, "loadgen: the window never opened: %u "
+		    "connection%s had no echo yet\n", warming,
+		    warming == 1 ? "" : "s");
+		messages = bytes_ok = hist_n = 0;
+	}
 
 	/*
 	 * Whatever is still open closes with FIN: held connections (ok), and
@@ -1360,7 +1830,8 @@ main(int argc, char *argv[])
 			    conns[i].sent, conns[i].goal, conns[i].rcvd);
 		conn_close(&conns[i]);
 	}
-	report(t_end - t_start - waited);
+	report(opt.window_ns > 0 ? win_end - win_start :
+	    t_end - t_start - waited);
 	if (reports > MAX_REPORTS)
 		fprintf(stderr, "loadgen: %u more lines like these not shown\n",
 		    reports - MAX_REPORTS);
