@@ -94,8 +94,9 @@ struct conn {
  * the connections are kept in a table indexed by fd: conns[fd] is the connection on fd, and
  * max_fd the highest open one. owed[] lists the nowed connections whose read budget ran out
  * with bytes maybe left: no edge will report those bytes again, so serve() reads them
- * unasked. Both allocated once in main(), nslots entries. epfd is the epoll instance: the
- * kernel's copy of what each descriptor is watched for.
+ * unasked (each at most once: an owed connection is not read until its owed turn). Both
+ * allocated once in main(), nslots entries. epfd is the epoll instance: the kernel's copy of
+ * what each descriptor is watched for.
  */
 static struct conn		*conns;
 static int			*owed;
@@ -125,7 +126,10 @@ conn_open(int listen_fd)
 	struct conn *c;
 	int fd;
 
-	/* SOCK_NONBLOCK: a write must never wait for a slow client (see on_readable). */
+	/*
+	 * SOCK_NONBLOCK: a write must never wait for a slow client, and the read that ends a
+	 * turn must say EAGAIN instead of waiting for the next bytes (see on_readable).
+	 */
 	fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1) {
 		if (errno == EAGAIN)
@@ -237,10 +241,8 @@ on_readable(struct conn *c)
 		}
 	}
 	/* The budget is spent before EAGAIN: bytes may be left, and no edge for them. */
-	if (!c->owed) {
-		c->owed = true;
-		owed[nowed++] = c->fd;
-	}
+	c->owed = true;
+	owed[nowed++] = c->fd;
 	return NULL;
 }
 /* end doc:on_readable */

@@ -640,8 +640,8 @@ serve(int listen_fd, int wake_fd)
 	const char *why;
 	struct conn *c;
 	bool accepting = false;
-	unsigned flags;
-	int fd, res, n;
+	unsigned flags, op;
+	int fd, res;
 
 	/* A poll of wake_fd, in flight for good: it completes once a stop signal came (main). */
 	sqe_get(IORING_OP_POLL_ADD, wake_fd, OP_WAKE)->poll32_events = POLLIN;
@@ -660,39 +660,40 @@ serve(int listen_fd, int wake_fd)
 		}
 
 		/* 3. Reap: each completion names its request (user_data) and its result (res). */
-		for (n = 0; (cqe = cqe_peek()) != NULL; n++) {
+		log_trace("io_uring_enter: %u completed", load_acquire(ring.cq_tail) - *ring.cq_head);
+		while ((cqe = cqe_peek()) != NULL) {
 			fd = (int)(cqe->user_data >> 8);
+			op = cqe->user_data & 0xff;
 			res = cqe->res;
 			flags = cqe->flags;
+			cqe_seen();	/* copied: the slot is the kernel's again */
 			c = &conns[fd];
 			why = NULL;
-			switch (cqe->user_data & 0xff) {
+			switch (op) {
 			case OP_ACCEPT:
 				accepting = false;
-				cqe_seen();
 				conn_open(res);
 				break;
 			case OP_RECV:
-				cqe_seen();
 				why = on_received(c, res, flags);
 				break;
 			case OP_SEND:
-				cqe_seen();
 				why = on_sent(c, res);
 				break;
 			case OP_WRITABLE:
-				cqe_seen();
 				why = on_writable(c, res);
 				break;
-			default:	/* OP_CLOSE, or OP_WAKE: sig_stop is set, the loop ends */
-				cqe_seen();
+			case OP_CLOSE:
+				log_trace("fd %d: close completed", fd);
 				if (res < 0)
-					log_error("fd %d: %s", fd, strerror(-res));
+					log_error("close fd %d: %s", fd, strerror(-res));
+				break;
+			default:	/* OP_WAKE: sig_stop is set, the loop ends */
+				break;
 			}
 			if (why != NULL)
 				conn_close(c, why);
 		}
-		log_trace("io_uring_enter: %d completions", n);
 	}
 	return 0;
 }

@@ -262,6 +262,32 @@ in_io_uring_enter() {
 	(($(grep -c 'no pool buffer free' "$SERVER_ERR") >= 36))
 }
 
+# The stop must not depend on the loop ever having to sleep. Pinned to loadgen's CPU at the
+# lowest priority, the server finds completions ready whenever it runs: a wait that lets
+# signals in only while it sleeps (the sig argument of io_uring_enter, like pselect's mask)
+# then keeps SIGTERM pending for as long as the traffic lasts (ShdPnd bit 15). The poll on the
+# self-pipe completes like any other request. (conf_sigterm_streaming, on free CPUs, lets the
+# loop catch up and sleep now and then: it does not always tell the two apart.)
+sigterm_pinned() {
+	local lg=$BATS_TEST_TMPDIR/stream.out cpu
+	command -v taskset >/dev/null && command -v renice >/dev/null ||
+		skip "taskset or renice is not installed"
+	cpu=$(taskset -cp $$ | sed 's/.*: *//; s/[-,].*//')
+	start_server "$LAB" -q
+	taskset -cp "$cpu" "$SERVER_PID" >/dev/null && renice -n 19 -p "$SERVER_PID" >/dev/null ||
+		skip "cannot pin the server to a CPU here"
+	bg taskset -c "$cpu" "$LOADGEN" -q -p "$PORT" -t $((WAIT * 4)) -c 8 -b 1000000M stream \
+		>"$lg" 2>&1
+	wait_for "$WAIT" received_at_least "$PORT" $((32 * 1024 * 1024))
+	stop_server
+	[[ $SERVER_STATUS -eq 0 ]] || { cat "$SERVER_ERR" >&2; return 1; }
+	grep -q '^summary: served 8 connections' "$SERVER_OUT"
+}
+@test "$LAB server: one SIGTERM stops it even when its wait never has to sleep" {
+	uring
+	sigterm_pinned
+}
+
 # A stdout read slowly (a pipe to a reader that starts late) makes the client's writes to it
 # and its sends complete short: every byte still comes out, in order.
 @test "$LAB client: byte-exact when stdout is read slowly (short writes and sends)" {
@@ -440,6 +466,13 @@ thread_count_at_least() { (($(thread_count "$1") >= $2)); }
 		"helper threads $helper_reads reads, $helper_writes writes" >&3
 	((main_rw == 0 && helper_reads >= n && helper_writes >= n)) || { cat "$t" >&2; return 1; }
 	((waits >= 2 * n)) || { cat "$t" >&2; return 1; }
+}
+
+# sigtimedwait() takes the lowest-numbered pending signal first: SIGTERM (15) overtakes any
+# number of queued completions (SIGRTMIN, 34), however far behind the loop is.
+@test "$LAB server-posixaio: one SIGTERM stops it even when it is always behind" {
+	posixaio
+	sigterm_pinned
 }
 
 # glibc's pool has 20 threads unless told otherwise (aio_init(3)), and a read pending on an idle

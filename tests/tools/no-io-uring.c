@@ -1,6 +1,6 @@
 /*
- * no-io-uring - run a command with io_uring forbidden, as a container's seccomp profile forbids
- * it (Docker's default profile has done so since 2023).
+ * no-io-uring - run a command with io_uring forbidden, as the default seccomp profiles of
+ * container runtimes commonly forbid it.
  *
  *	no-io-uring [-e EPERM|ENOSYS|N] command [args...]
  *
