@@ -141,6 +141,14 @@ child_main(int listen_fd, int fd, const char *addr, struct tally *t)
 
 	mine = t;
 	(void)close(listen_fd);		/* the parent accepts; a child only serves */
+	/*
+	 * An accepted socket inherits the listening socket's options, main()'s one-second
+	 * SO_RCVTIMEO included (socket(7)): left in place, read() would give up with EAGAIN on
+	 * a client that is silent for a second. No timeout (zero) for the client's socket.
+	 */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ 0 },
+	    sizeof(struct timeval)) == -1)
+		log_error("fd %d: SO_RCVTIMEO: %s", fd, strerror(errno));
 	log_event("accepted %s on fd %d", addr, fd);
 
 	why = echo_client(fd);		/* the other clients' processes run meanwhile */

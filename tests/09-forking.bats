@@ -126,6 +126,25 @@ tree_pss_kb() {
 
 # 500 clients at once, each echoed by its own process; then what a process costs: a few
 # pages of its own (page tables, its stack, what copy-on-write copied), measured as PSS.
+# The parent's accept() gives up after a second (SO_RCVTIMEO, to reap a child whose SIGCHLD
+# came at the wrong moment), and an accepted socket inherits the listening socket's options:
+# unless the child clears it, its read() gives up on a client silent for a second. Two of the
+# parent's timeouts seen under strace mean more than a second of silence has passed.
+@test "$LAB: a client silent for longer than the parent's accept timeout is still served" {
+	local t=$BATS_TEST_TMPDIR/accepts fd line
+	command -v strace >/dev/null || skip "strace is not installed"
+	start_server "$LAB"
+	exec {fd}<>/dev/tcp/127.0.0.1/"$PORT"
+	wait_for "$WAIT" grep -q 'accepted' "$SERVER_ERR"
+	bg strace -e trace=accept -o "$t" -p "$SERVER_PID"
+	wait_for "$WAIT" accept_timeouts_at_least "$t" 2
+	printf 'still here\n' >&"$fd"
+	read -r -t "$WAIT" line <&"$fd" || true
+	exec {fd}>&-
+	[[ $line == "still here" ]] || { cat "$SERVER_ERR" >&2; return 1; }
+}
+accept_timeouts_at_least() { [[ -f $1 ]] && (( $(awk '/EAGAIN/ { n++ } END { print n + 0 }' "$1") >= $2 )); }
+
 @test "$LAB: holds 500 clients, each echoed by its own process; a process's cost measured" {
 	local n=500 pss0 pss1 each
 	SERVER_NOFILE=$((n + 64)) start_server "$LAB" -m $((n + 10))
