@@ -133,6 +133,10 @@ posixaio() { ROOT=$BATS_FILE_TMPDIR/posixaio; }
 	uring
 	conf_client_trickle
 }
+@test "$LAB server: client whose reader leaves says so and exits 1 (SIGPIPE ignored)" {
+	uring
+	conf_client_reader_gone
+}
 @test "$LAB server: client writes out what came back before a server closed early" {
 	uring
 	conf_client_early_close

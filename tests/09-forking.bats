@@ -51,6 +51,9 @@ teardown() { conformance_teardown; }
 @test "$LAB: client is byte-exact against a server echoing in small late pieces" {
 	conf_client_trickle
 }
+@test "$LAB: client whose reader leaves says so and exits 1 (SIGPIPE ignored)" {
+	conf_client_reader_gone
+}
 @test "$LAB: client writes out what came back before a server closed early" {
 	conf_client_early_close
 }
