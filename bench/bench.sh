@@ -640,6 +640,8 @@ if ((full)); then
 	report json >"$ROOT/bench/results.json"
 	results_md >"$ROOT/docs/results.md"
 	echo "bench: wrote docs/results.md and bench/results.json" >&2
+	# Each lab page's measured row is a checked copy of its rows in the summary.
+	"$ROOT/tools/results-rows.sh" update >&2
 	if command -v gnuplot >/dev/null 2>&1; then
 		report idle >"$TMP/idle.dat"
 		report rss >"$TMP/rss.dat"

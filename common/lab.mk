@@ -14,6 +14,7 @@
 # line; the flags the project needs are kept apart in IOM_* and always added.
 #	WERROR=1	turn warnings into errors (CI sets it)
 #	SANITIZE=1	build with AddressSanitizer + UndefinedBehaviorSanitizer
+#	SANITIZE=thread	build with ThreadSanitizer (08-threaded: make 08-threaded SANITIZE=thread)
 
 COMMON	:= $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 # The directory's name (03-select, bench): built from the top, every lab prints the same
@@ -39,6 +40,11 @@ SANITIZER_FLAGS	?= -fsanitize=address,undefined -fno-omit-frame-pointer \
 		   -fno-sanitize-recover=undefined
 IOM_CFLAGS	+= $(SANITIZER_FLAGS)
 IOM_LDFLAGS	+= $(SANITIZER_FLAGS)
+endif
+ifeq ($(SANITIZE),thread)
+TSAN_FLAGS	?= -fsanitize=thread -fno-omit-frame-pointer
+IOM_CFLAGS	+= $(TSAN_FLAGS)
+IOM_LDFLAGS	+= $(TSAN_FLAGS)
 endif
 
 ALL_CPPFLAGS	= $(IOM_CPPFLAGS) $(CPPFLAGS)

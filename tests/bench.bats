@@ -18,6 +18,8 @@ setup_file() {
 	build_all
 }
 
+setup() { not_the_labs; }
+
 # bench ARGS...: bench.sh on the shortest settings, its output in $OUT and $OUT.json.
 bench() {
 	OUT=$BATS_TEST_TMPDIR/out

@@ -50,3 +50,26 @@ labs() { (cd "$ROOT" && ls -d [0-9][0-9]-*/ | tr -d /); }
 	run "$ROOT/tools/excerpts.sh" check "$doc"
 	[[ $status -eq 1 && $output == *"does not exist"* ]]
 }
+
+# The measured rows of the lab pages come from the last make bench (docs/results.md).
+@test "docs: every lab page shows its measured rows as docs/results.md has them" {
+	local lab
+	for lab in $(labs); do
+		grep -q "^<!-- results: $lab -->$" "$ROOT/docs/$lab.md" ||
+			{ echo "# docs/$lab.md: no <!-- results: $lab --> line" >&2; return 1; }
+	done
+	run "$ROOT/tools/results-rows.sh" check
+	echo "$output"
+	[[ $status -eq 0 ]]
+}
+
+@test "docs: the measured-row check fails when a page's row is not the bench's" {
+	local doc=$BATS_TEST_TMPDIR/page.md
+	printf '%s\n' '# page' '<!-- results: 03-select -->' '| stale |' '' 'after' >"$doc"
+	run "$ROOT/tools/results-rows.sh" check "$doc"
+	[[ $status -eq 1 && $output == *"differ from docs/results.md"* ]]
+	"$ROOT/tools/results-rows.sh" update "$doc"
+	run "$ROOT/tools/results-rows.sh" check "$doc"
+	[[ $status -eq 0 ]]
+	grep -q '^| 03-select ' "$doc" && grep -q '^after$' "$doc"
+}
