@@ -110,7 +110,8 @@ help:
 	@echo "make bench            measure every lab (QUICK=1 OUT=FILE: a few minutes; LABS=\"03 05\")"
 	@echo "make clean            remove what was built"
 	@echo "make help             this list"
-	@echo "Variables: CC=clang, CFLAGS=..., WERROR=1 (warnings are errors), SANITIZE=1."
+	@echo "Variables: CC=clang, CFLAGS=..., WERROR=1 (warnings are errors), SANITIZE=1"
+	@echo "           (ASan+UBSan), SANITIZE=thread (ThreadSanitizer, for 08-threaded)."
 	@echo "In a lab directory, make builds that lab and make NAME any NAME.c there."
 	@echo "Labs, each by any of three names (make 03-select, make select, make 03):"
 	@$(foreach l,$(LABS),$(call help_lab,$(l)))

@@ -96,7 +96,7 @@ main(int argc, char *argv[])
 	const char *why;
 	pthread_t sender;
 	ssize_t n;
-	int rc;
+	int rc, out_error = 0;
 
 	client_opts_parse(&opts, argc, argv);
 	log_init(LAB " client", opts.quiet ? VERBOSITY_QUIET : VERBOSITY_NORMAL);
@@ -128,8 +128,10 @@ main(int argc, char *argv[])
 			end.error = errno;	/* ECONNRESET: the server reset it */
 			break;
 		}
-		if (write_all(STDOUT_FILENO, buf, (size_t)n) == -1)
-			err(1, "stdout");
+		if (write_all(STDOUT_FILENO, buf, (size_t)n) == -1) {
+			out_error = errno;	/* EPIPE: reported once the sender is joined */
+			break;
+		}
 		end.received += (unsigned long long)n;
 	}
 
@@ -142,6 +144,10 @@ main(int argc, char *argv[])
 	(void)pthread_cancel(sender);			/* ESRCH cannot happen: not joined */
 	(void)pthread_join(sender, NULL);		/* after this, s is ours to read */
 	/* end doc:receive */
+	if (out_error != 0) {
+		errno = out_error;
+		err(1, "stdout");
+	}
 	end.sent = s.sent;
 	end.shut = s.shut;
 	if (end.error == 0)
