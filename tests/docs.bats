@@ -73,3 +73,10 @@ labs() { (cd "$ROOT" && ls -d [0-9][0-9]-*/ | tr -d /); }
 	[[ $status -eq 0 ]]
 	grep -q '^| 03-select ' "$doc" && grep -q '^after$' "$doc"
 }
+
+# A page with a placeholder where a measurement or an output should be is not finished.
+@test "docs: no page has a placeholder left (MEASURED_..., TODO)" {
+	run grep -nE 'MEASURED_[A-Z_]+|READING_[0-9]|\bTODO\b|\bTBD\b' "$ROOT"/docs/*.md "$ROOT"/README.md
+	echo "$output"
+	[[ $status -eq 1 ]]
+}
