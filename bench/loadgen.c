@@ -30,8 +30,8 @@
  *	slow		small buffers; send without reading until stalled for
  *			300 ms, print "slow paused sent=N", wait for SIGUSR1,
  *			then read the echo, send the rest and half-close.
- *	abort		send -b bytes, no more than the server's window takes,
- *			without reading; half-close, print "abort shut sent=N",
+ *	abort		send -b bytes, a piece once the server has read the
+ *			last, without reading; half-close, print "abort shut sent=N",
  *			wait for SIGUSR1, then close with RST (SO_LINGER 0)
  *			while the server still has echo to write (see below).
  *
@@ -89,28 +89,35 @@
  * already received our FIN: a reset in ESTABLISHED makes the next write fail
  * with ECONNRESET, and no signal.  Our FIN reaches the server only once every
  * byte before it is in the server's receive queue, and a server that stops
- * reading while its echo waits for us (back-pressure) closes its receive
- * window: a FIN queued behind bytes the window refuses never arrives.  So
- * abort sends no more than the server's window takes, less ABORT_MARGIN
- * (tcp(7) TCP_INFO tcpi_snd_wnd, Linux 5.4 or later, and SIOCOUTQ), reads
- * nothing, and half-closes once all -b bytes are sent or the window has not
- * opened for 300 ms (the server stopped reading).  It offers a 1 KiB MSS,
- * which keeps the server's send buffer small, so that the server stops
- * reading after some 200 KiB rather than 3 MiB.  The FIN then always fits;
- * once the server has acknowledged it (SIOCOUTQ is 0), abort prints "abort
- * shut sent=N" (N: the bytes all connections sent) and waits for SIGUSR1,
- * then resets every connection.  The server has echo to write and input it
- * has not read yet, so its next write fails with EPIPE.  A FIN that is not
- * acknowledged within 5 s is a failure, reported on stderr (on loopback it
- * takes microseconds; 5 s leaves room for a few retransmissions of a segment
- * dropped on a crowded machine: the first comes after 200 ms, each next one
- * after twice as long).  The echo is
- * pending only if -b is more than the kernel buffers between the server and
- * us hold (the server's send buffer: about 100 KiB with the small MSS, at
- * most tcp_wmem's 4 MiB): abort's default -b, 8 MiB, is, and the server
- * stops reading long before the end (without -q, loadgen says so).  With a
- * smaller -b the server may have nothing left to write, and the test tests
- * nothing.
+ * reading while its echo waits for us (back-pressure) leaves in that queue
+ * all we sent after it stopped.  Filling its receive window is not safe: the
+ * window is the kernel's guess at how many bytes the buffer still holds, but
+ * the buffer is charged for each packet's memory, not its bytes, and filled
+ * to the window's edge it is some 95% full (ss -m: r, what is charged, near
+ * rb, the buffer): a packet that does not fit is dropped, sent again, and
+ * dropped again while the server does not read; our FIN, queued behind it,
+ * never arrives.  So abort sends ABORT_PIECE bytes at a time, and the next
+ * piece only once the server has acknowledged (SIOCOUTQ, tcp(7)) and read
+ * all before it: on loopback the server's socket is in /proc/net/tcp, whose
+ * rx_queue is what it has not read.  When what it has not read stays the
+ * same for 300 ms, the server has stopped reading (or all -b bytes are
+ * sent): abort half-closes, with at most a piece in the server's queue.  It
+ * reads nothing, and offers a 1 KiB MSS, which keeps the server's send
+ * buffer small, so that the server stops reading after some 200 KiB rather
+ * than 3 MiB.  Once the server has acknowledged our FIN (SIOCOUTQ is 0),
+ * abort prints "abort shut sent=N" (N: the bytes all connections sent) and
+ * waits for SIGUSR1, then resets every connection.  The server has echo to
+ * write and input it has not read yet, so its next write fails with EPIPE.
+ * A FIN not acknowledged within 5 s is a failure, reported on stderr (on
+ * loopback it takes microseconds; 5 s leaves room for a few retransmissions
+ * of a segment dropped on a crowded machine: the first comes after 200 ms,
+ * each next one after twice as long).  The echo is pending only if -b is
+ * more than the kernel buffers between the server and us hold (the server's
+ * send buffer: about 100 KiB with the small MSS, at most tcp_wmem's 4 MiB):
+ * abort's default -b, 8 MiB, is, and the server stops reading long before
+ * the end (without -q, loadgen says so).  With a smaller -b the server may
+ * have nothing left to write, and the test tests nothing.  abort needs the
+ * server on this machine (its socket in /proc/net/tcp or tcp6).
  *
  * Every connection ends with exactly one outcome, counted in the result
  * line: ok, it did its mode's job (in hold: was held; in reset and abort:
@@ -131,7 +138,7 @@
  * line reports them); 1 otherwise, including the -t limit and SIGINT/SIGTERM
  * (except while hold is holding); 2 for bad usage.
  *
- * Linux only (epoll, signalfd, TCP_INFO).  Deliberately standalone, libc
+ * Linux only (epoll, signalfd, SIOCOUTQ, /proc/net/tcp).  Deliberately standalone, libc
  * only: it does not use common/, so a bug there cannot hide behind the tool
  * that tests it.
  */
@@ -144,7 +151,7 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 #include <linux/sockios.h>		/* SIOCOUTQ */
-#include <linux/tcp.h>			/* TCP_INFO with tcpi_snd_wnd */
+#include <netinet/tcp.h>		/* TCP_MAXSEG */
 
 #include <dirent.h>
 #include <err.h>
@@ -172,10 +179,11 @@
 #define SLOW_STALL_NS	(300 * NS_PER_MS)
 #define SLOW_SOCKBUF	4096
 #define ABORT_BYTES	(8 * 1024 * 1024)	/* abort's default -b */
-#define ABORT_MARGIN	4096		/* abort: window left free for the FIN */
+#define ABORT_PIECE	(16 * 1024)	/* abort: sent once all before is read */
+#define ABORT_MISSES	50		/* abort: lookups that may miss, in a row */
 #define ABORT_MSS	1024		/* abort: the segment size we offer */
 #define ABORT_FIN_NS	(5000 * NS_PER_MS)	/* abort: time for the FIN's ack */
-#define ABORT_POLL_NS	(2 * NS_PER_MS)	/* abort: how often to look at windows */
+#define ABORT_POLL_NS	(2 * NS_PER_MS)	/* abort: how often to look at queues */
 #define GOAL_OPEN	UINT64_MAX	/* -d: no goal until the window closes */
 #define SNAP_TRIES	3		/* -P: reads of a tree that keeps reaping */
 
@@ -228,6 +236,9 @@ struct conn {
 	bool		paused;		/* slow: done with phase 1 */
 	bool		cut;		/* abort: half-closed before all was sent */
 	bool		fin_in;		/* abort: the server has acked our FIN */
+	int64_t		unread;		/* abort: what the server has not read */
+	int		queued;		/* abort: what it has not acknowledged */
+	unsigned	misses;		/* abort: lookups in a row that missed */
 	bool		arrived;	/* echo came back, or it failed */
 };
 
@@ -328,8 +339,9 @@ usage(FILE *fp)
 "  halfclose  send all -b bytes, half-close, then read the whole echo\n"
 "  slow       send -b bytes without reading until stalled for 300 ms,\n"
 "             print \"slow paused sent=N\", wait for SIGUSR1, then read\n"
-"  abort      send -b bytes without reading, never more than the server's\n"
-"             window takes, until sent or stalled for 300 ms; half-close,\n"
+"  abort      send -b bytes without reading, 16 KiB at a time, each once the\n"
+"             server has read the last, until sent or the server stops\n"
+"             reading for 300 ms (it must run on this machine); half-close,\n"
 "             print \"abort shut sent=N\" once the server has the FIN, wait\n"
 "             for SIGUSR1, then close with RST: the server, in CLOSE_WAIT\n"
 "             with echo pending, gets EPIPE (and SIGPIPE) at its next write\n"
@@ -1049,7 +1061,7 @@ conn_want(const struct conn *c)
 		rd = false;
 		wr = wr && !c->paused;
 	} else if (opt.mode == MODE_ABORT) {
-		/* abort_ready() sends, by the server's window; no reading. */
+		/* abort_ready() sends, a piece at a time; no reading. */
 		rd = wr = false;
 	}
 	return (rd ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0);
@@ -1101,8 +1113,8 @@ conn_open(struct conn *c, const struct addrinfo *ai)
 	 * slow, abort: small buffers, set before connect() because the
 	 * receive buffer decides the window scale offered in the SYN, so that
 	 * the kernel cannot absorb much of what we neither send nor read.
-	 * (abort keeps its send buffer: it sends no more than the server's
-	 * window takes, so nothing waits in it.)
+	 * (abort keeps its send buffer: it sends a piece only once the
+	 * server has read all before it, so nothing waits in it.)
 	 */
 	if ((opt.mode == MODE_SLOW || opt.mode == MODE_ABORT) &&
 	    (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf) == -1 ||
@@ -1427,61 +1439,125 @@ slow_stalled(uint64_t now, uint64_t *wake)
 }
 
 /*
- * abort: how many more bytes the server's receive window takes beyond what
- * we have queued: the window it advertised (TCP_INFO tcpi_snd_wnd, Linux
- * 5.4 and later) less what it has not acknowledged (SIOCOUTQ, tcp(7)).
- * Returns -1 with errno set if the kernel cannot say.
+ * abort: the peer's address, or ours, as /proc/net/tcp and tcp6 print it:
+ * each 32-bit word of the address in hex as the machine stores it, then the
+ * port in hex ("0100007F:2328" is 127.0.0.1:9000 on x86).  Returns false if
+ * the family is neither.
  */
-static int64_t
-abort_room(const struct conn *c)
+static bool
+proc_net_addr(const struct sockaddr_storage *ss, char *out, size_t size)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof ti;
-	int queued;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	uint32_t w[4];
 
-	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
-	    ioctl(c->fd, SIOCOUTQ, &queued) == -1)
-		return -1;
-	if (len < offsetof(struct tcp_info, tcpi_snd_wnd) +
-	    sizeof ti.tcpi_snd_wnd) {
-		errno = ENOSYS;
-		return -1;
+	if (ss->ss_family == AF_INET) {
+		memcpy(&w[0], &sin->sin_addr, sizeof w[0]);
+		snprintf(out, size, "%08X:%04X", w[0], ntohs(sin->sin_port));
+		return true;
 	}
-	return (int64_t)ti.tcpi_snd_wnd - queued;
+	if (ss->ss_family == AF_INET6) {
+		memcpy(w, &sin6->sin6_addr, sizeof w);
+		snprintf(out, size, "%08X%08X%08X%08X:%04X", w[0], w[1], w[2],
+		    w[3], ntohs(sin6->sin6_port));
+		return true;
+	}
+	return false;
 }
 
 /*
- * abort, phase 1: send what the server's window takes, less ABORT_MARGIN,
- * so that our FIN always finds room, half-closing once all -b bytes are
- * sent.  Nothing is read: the server's echo piles up until it stops reading.
+ * abort: how many bytes the server's end of connection c has received and
+ * not read, from its line in /proc/net/tcp (or tcp6): local address ours
+ * as the peer, remote ours, then "tx_queue:rx_queue" in hex.  Returns -1
+ * with errno set if the kernel cannot say (ENOENT: no such socket here).
+ */
+static int64_t
+abort_server_unread(const struct conn *c)
+{
+	struct sockaddr_storage me, peer;
+	socklen_t len = sizeof me, plen = sizeof peer;
+	char line[512], want_local[48], want_rem[48], local[48], rem[48];
+	unsigned long tx, rx;
+	int64_t unread = -1;
+	FILE *f;
+
+	if (getsockname(c->fd, (struct sockaddr *)&me, &len) == -1 ||
+	    getpeername(c->fd, (struct sockaddr *)&peer, &plen) == -1)
+		return -1;
+	if (!proc_net_addr(&peer, want_local, sizeof want_local) ||
+	    !proc_net_addr(&me, want_rem, sizeof want_rem)) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	if ((f = fopen(me.ss_family == AF_INET ? "/proc/net/tcp" :
+	    "/proc/net/tcp6", "re")) == NULL)
+		return -1;
+	while (unread == -1 && fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "%*s %47s %47s %*s %lx:%lx", local, rem, &tx,
+		    &rx) == 4 && strcmp(local, want_local) == 0 &&
+		    strcmp(rem, want_rem) == 0)
+			unread = (int64_t)rx;
+	fclose(f);
+	if (unread == -1)
+		errno = ENOENT;
+	return unread;
+}
+
+/*
+ * abort, phase 1: send a piece once the server has acknowledged and read
+ * all we sent before it (see "abort is the SIGPIPE test" above), and
+ * half-close once all -b bytes are sent.  Nothing is read: the server's
+ * echo piles up until it stops reading.  Progress is a piece sent, or a
+ * change in what the server has not acknowledged or not read: while it
+ * reads, that changes.
  */
 static void
 abort_send(struct conn *c, uint64_t now)
 {
-	int64_t room;
+	int64_t unread;
+	uint64_t piece;
+	int queued;
 	ssize_t n;
 
-	while (c->state == ST_OPEN && c->sent < c->goal) {
-		if ((room = abort_room(c)) == -1) {
-			conn_fail(c, OUT_ERROR, "TCP_INFO: %s", strerror(errno));
-			return;
-		}
-		if (room <= ABORT_MARGIN)
-			return;
-		n = conn_send(c, (uint64_t)(room - ABORT_MARGIN) <
-		    c->goal - c->sent ? (uint64_t)(room - ABORT_MARGIN) :
-		    c->goal - c->sent);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				conn_lost(c, "send", errno);
-			return;
-		}
-		c->sent += (uint64_t)n;
+	if (c->state != ST_OPEN)
+		return;
+	/*
+	 * /proc/net/tcp is read a page at a time, and a line can slip
+	 * between two pages while other sockets come and go: one miss means
+	 * nothing.  Many in a row: the server is not on this machine.
+	 */
+	unread = abort_server_unread(c);
+	if (unread == -1 && errno == ENOENT && ++c->misses < ABORT_MISSES)
+		return;
+	if (unread == -1) {
+		conn_fail(c, OUT_ERROR, "the server's socket in /proc/net/tcp: "
+		    "%s (abort needs the server on this machine)",
+		    strerror(errno));
+		return;
+	}
+	c->misses = 0;
+	if (ioctl(c->fd, SIOCOUTQ, &queued) == -1) {
+		conn_fail(c, OUT_ERROR, "SIOCOUTQ: %s", strerror(errno));
+		return;
+	}
+	if (unread != c->unread || queued != c->queued) {
+		c->unread = unread;
+		c->queued = queued;
 		c->t_progress = now;
 	}
-	conn_maybe_shut(c);
+	if (unread > 0 || queued > 0 || c->sent >= c->goal) {
+		conn_maybe_shut(c);
+		return;
+	}
+	piece = c->goal - c->sent < ABORT_PIECE ? c->goal - c->sent :
+	    ABORT_PIECE;
+	if ((n = conn_send(c, piece)) == -1) {
+		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+			conn_lost(c, "send", errno);
+		return;
+	}
+	c->sent += (uint64_t)n;
+	c->t_progress = now;
 }
 
 /*
@@ -1498,9 +1574,9 @@ abort_fin_in(struct conn *c)
 }
 
 /*
- * abort: move every connection on (see abort_send); one whose window has not
- * opened for SLOW_STALL_NS half-closes with what it has sent (the server has
- * stopped reading).  A FIN not acknowledged within ABORT_FIN_NS is a failure.
+ * abort: move every connection on (see abort_send); one that has made no
+ * progress for SLOW_STALL_NS half-closes with what it has sent (the server
+ * has stopped reading).  A FIN not acknowledged within ABORT_FIN_NS is a failure.
  * Returns whether every connection is either settled or has its FIN in;
  * *wake is lowered to the next look (window updates come with no event).
  */
