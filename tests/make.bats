@@ -19,7 +19,7 @@ setup_file() {
 
 setup() { not_the_labs; }
 
-mk() { (unset MAKEFLAGS MAKELEVEL MFLAGS SANITIZE; make -C "$TREE" --no-print-directory "$@"); }
+mk() { (unset MAKEFLAGS MAKELEVEL MFLAGS SANITIZE; make -j2 -C "$TREE" --no-print-directory "$@"); }
 
 # The labs of the copy, as the Makefile finds them.
 labs() { (cd "$TREE" && for m in [0-9][0-9]-*/Makefile; do echo "${m%/Makefile}"; done); }
