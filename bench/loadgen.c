@@ -30,9 +30,9 @@
  *	slow		small buffers; send without reading until stalled for
  *			300 ms, print "slow paused sent=N", wait for SIGUSR1,
  *			then read the echo, send the rest and half-close.
- *	abort		send -b bytes, a piece once the server has read the
- *			last, without reading; half-close, print "abort shut sent=N",
- *			wait for SIGUSR1, then close with RST (SO_LINGER 0)
+ *	abort		send -b bytes without reading, a piece once the
+ *			server has read the last; half-close, print "abort shut
+ *			sent=N", wait for SIGUSR1, then close with RST (SO_LINGER 0)
  *			while the server still has echo to write (see below).
  *
  * Two options serve the benchmark (bench/bench.sh):
@@ -103,7 +103,7 @@
  * same for 300 ms, the server has stopped reading (or all -b bytes are
  * sent): abort half-closes, with at most a piece in the server's queue.  It
  * reads nothing, and offers a 1 KiB MSS, which keeps the server's send
- * buffer small, so that the server stops reading after some 200 KiB rather
+ * buffer small, so that the server stops reading after some 100 KiB rather
  * than 3 MiB.  Once the server has acknowledged our FIN (SIOCOUTQ is 0),
  * abort prints "abort shut sent=N" (N: the bytes all connections sent) and
  * waits for SIGUSR1, then resets every connection.  The server has echo to
@@ -138,9 +138,9 @@
  * line reports them); 1 otherwise, including the -t limit and SIGINT/SIGTERM
  * (except while hold is holding); 2 for bad usage.
  *
- * Linux only (epoll, signalfd, SIOCOUTQ, /proc/net/tcp).  Deliberately standalone, libc
- * only: it does not use common/, so a bug there cannot hide behind the tool
- * that tests it.
+ * Linux only (epoll, signalfd, SIOCOUTQ, /proc/net/tcp).  Deliberately
+ * standalone, libc only: it does not use common/, so a bug there cannot hide
+ * behind the tool that tests it.
  */
 
 #include <sys/epoll.h>
@@ -1114,7 +1114,7 @@ conn_open(struct conn *c, const struct addrinfo *ai)
 	 * receive buffer decides the window scale offered in the SYN, so that
 	 * the kernel cannot absorb much of what we neither send nor read.
 	 * (abort keeps its send buffer: it sends a piece only once the
-	 * server has read all before it, so nothing waits in it.)
+	 * server has read all before it, so little waits in it.)
 	 */
 	if ((opt.mode == MODE_SLOW || opt.mode == MODE_ABORT) &&
 	    (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf) == -1 ||
@@ -1576,7 +1576,8 @@ abort_fin_in(struct conn *c)
 /*
  * abort: move every connection on (see abort_send); one that has made no
  * progress for SLOW_STALL_NS half-closes with what it has sent (the server
- * has stopped reading).  A FIN not acknowledged within ABORT_FIN_NS is a failure.
+ * has stopped reading).  A FIN not acknowledged within ABORT_FIN_NS is a
+ * failure.
  * Returns whether every connection is either settled or has its FIN in;
  * *wake is lowered to the next look (window updates come with no event).
  */

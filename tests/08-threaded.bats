@@ -173,8 +173,6 @@ closed_at_least() { (($(grep -c 'closed' "$SERVER_ERR") >= $1)); }
 	wait "$BG_PID" || true		# loadgen saw its connections closed: not its job
 }
 
-summary_bytes() { sed -n 's/^summary: .* echoed \([0-9]*\) bytes\{0,1\},.*/\1/p' "$SERVER_OUT"; }
-
 # The stop under load: 8 clients stream without pause, every thread busy in read() and
 # write(). One SIGTERM: exit 0, every thread joined, and the summary counts at least every
 # byte the clients got back (it counts what was written; bytes in flight may be lost when the

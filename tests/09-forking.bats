@@ -179,8 +179,6 @@ accept_timeouts_at_least() { [[ -f $1 ]] && (( $(awk '/EAGAIN/ { n++ } END { pri
 	wait "$BG_PID" || true		# loadgen saw its connections closed: not its job
 }
 
-summary_bytes() { sed -n 's/^summary: .* echoed \([0-9]*\) bytes\{0,1\},.*/\1/p' "$SERVER_OUT"; }
-
 # The stop under load: 8 clients stream without pause, every child busy. One SIGTERM: exit 0,
 # and the summary counts the bytes of children stopped mid-stream (at least every byte the
 # clients got back: a parent that counted only what children report at a normal end, or

@@ -36,7 +36,7 @@ fi
 status=0
 for page in "$@"; do
 	out=$(mktemp)
-	awk -v results="$RESULTS" -v summary="$summary" '
+	awk -v summary="$summary" '
 		# The header and rule, then the rows of each lab named, in the order of the summary.
 		function rows(labs,   n, i, j, k, line, f, want) {
 			k = split(labs, want, " ")

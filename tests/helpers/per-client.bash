@@ -1,6 +1,7 @@
 # tests/helpers/per-client.bash: what the tests of the labs that give every client a task of
-# its own (08-threaded, 09-forking) share: holding idle clients, streaming clients, and running
-# the server as nobody with a lowered RLIMIT_NPROC. Loaded after helpers/conformance.
+# its own (08-threaded, 09-forking) share: holding idle clients, streaming clients, the bytes the
+# summary counts, and running the server as nobody with a lowered RLIMIT_NPROC. Loaded after
+# helpers/conformance.
 
 # hold N: N connections held open by loadgen, each after one echo (its thread or process runs);
 # sets HOLD_LOG. release: let them go and wait for loadgen.
@@ -24,6 +25,9 @@ streaming_clients() {
 			2>/dev/null | wc -c >'$BATS_TEST_TMPDIR/got.$i'"
 	done
 }
+
+# summary_bytes: the bytes the server's summary line says it echoed.
+summary_bytes() { sed -n 's/^summary: .* echoed \([0-9]*\) bytes\{0,1\},.*/\1/p' "$SERVER_OUT"; }
 
 # RLIMIT_NPROC caps the tasks (processes and threads) of a user, all of them together; root,
 # or any process with CAP_SYS_RESOURCE or CAP_SYS_ADMIN, is exempt. So the server runs as
