@@ -8,7 +8,7 @@
  *
  *	result mode=echo conns=50 ok=50 refused=0 errors=0 mismatches=0
  *	    messages=5000 bytes=320000 seconds=0.123 msgs_per_s=40650
- *	    mb_per_s=2.6 p50_us=120 p99_us=900
+ *	    mb_per_s=2.6 p50_us=120 p99_us=900 lost=0
  *
  * (on one line; the keys are always the same, in this order).  The tests use
  * it for what bash cannot do: hundreds of connections, resets, a slow reader,
@@ -22,7 +22,23 @@
  *	stream		send -b bytes while reading the echo, then half-close.
  *	hold		echo one -s byte message, print "hold held=H refused=R"
  *			once every connection is settled, keep the held ones
- *			open until SIGUSR1, SIGTERM or the -t limit.
+ *			open until SIGUSR1, SIGTERM or the -t limit.  A second
+ *			line comes with it (one write: who sees the first has
+ *			the second), to measure how the server took them:
+ *
+ *	accept conn_per_s=8123 seconds=1.231 listen_overflows=0
+ *	    listen_drops=0 lost=0
+ *
+ *			conn_per_s: connections held or refused per second,
+ *			over the seconds from before the first connect until
+ *			the last was settled; listen_overflows and listen_drops:
+ *			what TcpExt's ListenOverflows (a handshake dropped, the
+ *			listener's accept queue full) and ListenDrops (those
+ *			and any other SYN a listener dropped) grew by in that
+ *			time, in /proc/net/netstat ("unknown" without it).
+ *			Those count every listener of the network namespace,
+ *			not the server's alone: on a shared machine another
+ *			program's overflows are in them.  lost: see below.
  *	reset		send up to -s bytes; at the first byte of echo, close
  *			with RST (SO_LINGER 0) while data is still in flight.
  *	halfclose	send all -b bytes (reading only when the send stalls),
@@ -60,22 +76,27 @@
  *			connections do: cpu_us is the CPU time the tree used
  *			in the window, rss_kb, threads and procs are the tree
  *			at its end, loaded, and rss0_kb at its start.  In hold
- *			it comes right after "hold held=": cpu_us covers the
- *			time from before the first connect until every
- *			connection is held, and rss0_kb is the server before
- *			the first connect.  CPU time is the server's utime +
- *			stime (all its threads) and cutime + cstime (the
- *			children it has reaped), from /proc/PID/stat, plus the
- *			run time of every live descendant from /proc/PID/task/
- *			TID/schedstat, in ns: stat's clock ticks (10 ms) are
- *			truncated process by process, and a thousand children
- *			that ran 5 ms each would count for nothing.  Memory is
- *			the server's VmRSS when it is one process, and the sum
- *			of the tree's Pss (proportional set size: a page
- *			shared by n processes counts 1/n in each) when it has
- *			children, so that a forking server's shared pages are
- *			counted once; rss0_kb is the same measure.  A server
- *			that has exited (or is a zombie) gives "server exited".
+ *			it comes after the accept line, once the server has
+ *			settled: its threads, processes and memory the same
+ *			(within 1%) in 3 samples 200 ms apart, or 20 s passed
+ *			(stderr says so), settle_ms=N saying how long that
+ *			took (POSIX AIO starts a thread per pending read
+ *			seconds after the last echo).  cpu_us covers the time
+ *			from before the first connect until then, and rss0_kb
+ *			is the server before the first connect.  CPU time is
+ *			the server's utime + stime (all its threads) and
+ *			cutime + cstime (the children it has reaped), from
+ *			/proc/PID/stat, plus the run time of every live
+ *			descendant from /proc/PID/task/TID/schedstat, in ns:
+ *			stat's clock ticks (10 ms) are truncated process by
+ *			process, and a thousand children that ran 5 ms each
+ *			would count for nothing.  Memory is the server's VmRSS
+ *			when it is one process, and the sum of the tree's Pss
+ *			(proportional set size: a page shared by n processes
+ *			counts 1/n in each) when it has children, so that a
+ *			forking server's shared pages are counted once; rss0_kb
+ *			is the same measure.  A server that has exited (or is
+ *			a zombie) gives "server exited".
  *
  * Every byte is verified without storing what was sent: connection c sends
  * the output of splitmix64 seeded with c, whose byte at any position can be
@@ -125,22 +146,27 @@
  * refused, in every mode; in hold also closed or reset before its echo);
  * errors, any other failure (early EOF or reset, no free port, the -t limit
  * or a signal before it was done: "unfinished"); mismatches, a wrong byte
- * came back.  ok + refused + errors + mismatches = conns.  bytes is what
- * came back verified, and the latencies are those of the echo round trips;
- * seconds leaves out the time spent waiting for a signal.  Every connection
- * that is not ok is one line on stderr, "loadgen: conn N: " and what became
- * of it (MAX_REPORTS lines at most, then a count of the rest), except
- * hold's refusals under -q, which are expected there.  The -t limit ends the
- * run with "loadgen: timed out after N s".
+ * came back.  ok + refused + errors + mismatches = conns.  lost counts the
+ * errors that were connections lost before the server had them: connected
+ * on our side, but not a byte we sent was ever acknowledged, then reset or
+ * silent until the end (a full accept queue drops the handshake's last ACK:
+ * see conn_unacked).  A reset after a byte was acknowledged is the server's
+ * own, a refusal in hold.  bytes is what came back verified, and the
+ * latencies are those of the echo round trips; seconds leaves out the time
+ * spent waiting for a signal (and, in hold, for the server to settle).
+ * Every connection that is not ok is one line on stderr, "loadgen: conn N: "
+ * and what became of it (MAX_REPORTS lines at most, then a count of the
+ * rest), except hold's refusals under -q, which are expected there.  The -t
+ * limit ends the run with "loadgen: timed out after N s".
  *
  * Exit status: 0 when every connection did its mode's job, in hold when
  * every connection was held or refused (refusals are what hold measures: its
  * line reports them); 1 otherwise, including the -t limit and SIGINT/SIGTERM
  * (except while hold is holding); 2 for bad usage.
  *
- * Linux only (epoll, signalfd, SIOCOUTQ, /proc/net/tcp).  Deliberately
- * standalone, libc only: it does not use common/, so a bug there cannot hide
- * behind the tool that tests it.
+ * Linux only (epoll, signalfd, SIOCOUTQ, TCP_INFO, /proc/net/tcp and
+ * netstat).  Deliberately standalone, libc only: it does not use common/, so
+ * a bug there cannot hide behind the tool that tests it.
  */
 
 #include <sys/epoll.h>
@@ -151,7 +177,7 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 #include <linux/sockios.h>		/* SIOCOUTQ */
-#include <netinet/tcp.h>		/* TCP_MAXSEG */
+#include <linux/tcp.h>			/* TCP_MAXSEG, TCP_INFO */
 
 #include <dirent.h>
 #include <err.h>
@@ -186,6 +212,9 @@
 #define ABORT_POLL_NS	(2 * NS_PER_MS)	/* abort: how often to look at queues */
 #define GOAL_OPEN	UINT64_MAX	/* -d: no goal until the window closes */
 #define SNAP_TRIES	3		/* -P: reads of a tree that keeps reaping */
+#define SETTLE_SAMPLES	3		/* hold -P: steady samples in a row */
+#define SETTLE_GAP_NS	(200 * NS_PER_MS)	/* hold -P: between them */
+#define SETTLE_NS	(20 * NS_PER_S)	/* hold -P: the longest wait */
 
 /*
  * Latencies go into a log-linear histogram rather than an array of samples,
@@ -279,6 +308,7 @@ static uint64_t		 count[OUT_COUNT];	/* connections per outcome */
 static uint64_t		 messages;		/* echo round trips done */
 static uint64_t		 bytes_ok;		/* bytes echoed and verified */
 static uint64_t		 dropped;		/* hold: closed while held */
+static uint64_t		 lost;			/* connected, no byte taken */
 static uint64_t		 hist[HIST_BUCKETS];
 static uint64_t		 hist_n;
 static unsigned		 reports;		/* error lines so far */
@@ -307,6 +337,16 @@ struct server_snap {
 
 static struct server_snap snap0;		/* at the window's start */
 
+/* hold: the kernel's listen counters, before the first connect. */
+struct listen_counts {
+	bool		known;		/* /proc/net/netstat had them */
+	uint64_t	overflows;	/* TcpExt ListenOverflows */
+	uint64_t	drops;		/* TcpExt ListenDrops */
+};
+
+static struct listen_counts listen0;
+static uint64_t		 t_first;		/* before the first connect */
+
 /* Scratch buffers: one connection's I/O is done before the next starts. */
 static unsigned char	 sbuf[CHUNK], rbuf[CHUNK], expect[CHUNK];
 
@@ -333,7 +373,9 @@ usage(FILE *fp)
 "modes:\n"
 "  echo       ping-pong: -n messages of -s bytes, one at a time (default)\n"
 "  stream     send -b bytes while reading the echo, then half-close\n"
-"  hold       echo one -s byte message, print \"hold held=H refused=R\",\n"
+"  hold       echo one -s byte message, print \"hold held=H refused=R\"\n"
+"             and \"accept conn_per_s=N seconds=S listen_overflows=N\n"
+"             listen_drops=N lost=N\" (the kernel's counts, all listeners),\n"
 "             keep the held connections open until SIGUSR1, SIGTERM or -t\n"
 "  reset      send up to -s bytes; at the first echo, close with RST\n"
 "  halfclose  send all -b bytes, half-close, then read the whole echo\n"
@@ -362,14 +404,16 @@ usage(FILE *fp)
 "              rss0_kb=N threads=N procs=N\" for it and every process it\n"
 "              started (echo and stream with -d: the CPU time over the\n"
 "              window, the rest at its end; hold: from before connecting\n"
-"              until all are held, after the hold line)\n"
+"              until all are held and the server has settled, after the\n"
+"              accept line, with settle_ms=N)\n"
 "  -t seconds  time limit for the whole run (default 30, or -d + 30)\n"
 "  -q          print only the result line, hold's, slow's or abort's own\n"
 "              line, and a line per connection that failed\n"
 "  -h          print this help\n"
 "\n"
 "Every connection is counted once in the result line: ok, refused (connect\n"
-"refused; in hold also closed before its echo), errors or mismatches.\n"
+"refused; in hold also closed before its echo), errors or mismatches; lost\n"
+"counts the errors that connected but had not a byte acknowledged.\n"
 "Sizes take a K or M suffix (KiB, MiB).  Exit status: 0 when every\n"
 "connection did its job (hold: was held or refused), 1 otherwise (errors,\n"
 "refusals, mismatches, the time limit, a signal), 2 for bad usage.\n");
@@ -849,27 +893,163 @@ server_snap(struct server_snap *s)
 		s->alive = false;
 }
 
+/* The memory the server line reports: RSS of one process, Pss of a tree. */
+static uint64_t
+snap_kb(const struct server_snap *s)
+{
+	return s->procs > 1 ? s->pss_kb : s->rss_kb;
+}
+
 /*
- * The line the driving script reads: the tree now, against snap0.  Memory is
- * the server's RSS when it is one process, the tree's Pss when it has
- * children, at both moments.
+ * hold: the server once it has settled.  A server may go on working after
+ * the last connection is held: glibc's POSIX AIO starts a thread for each
+ * pending read some time after its aio_read() (10,000 threads took about
+ * 3 s), a forking server's children touch their pages.  Looked at the moment
+ * the last echo came back, such a server looks cheaper than it is.  So the
+ * tree is sampled every SETTLE_GAP_NS until SETTLE_SAMPLES samples in a row
+ * have the same threads and processes and memory within 1% of the first of
+ * them, or SETTLE_NS have passed (then the last sample stands, and stderr
+ * says so).  Nothing arrives on idle connections meanwhile: the loop may
+ * sleep.  Returns the milliseconds it waited.
+ */
+static uint64_t
+server_settle(struct server_snap *s)
+{
+	struct server_snap first = { 0 };
+	struct timespec gap = { 0, SETTLE_GAP_NS };
+	uint64_t start = now_ns(), kb, kb1;
+	unsigned steady = 0;
+
+	for (;;) {
+		server_snap(s);
+		if (!s->alive)
+			break;
+		kb = snap_kb(s);
+		kb1 = snap_kb(&first);
+		if (steady > 0 && s->threads == first.threads &&
+		    s->procs == first.procs && kb * 100 <= kb1 * 101 &&
+		    kb * 100 >= kb1 * 99) {
+			if (++steady == SETTLE_SAMPLES)
+				break;
+		} else {
+			first = *s;
+			steady = 1;
+		}
+		if (now_ns() - start >= SETTLE_NS) {
+			warnx("the server had not settled after %" PRIu64
+			    " s (threads or memory still changing): sampled "
+			    "anyway", (uint64_t)(SETTLE_NS / NS_PER_S));
+			break;
+		}
+		/* The signals we take are blocked (signalfd): no EINTR. */
+		(void)nanosleep(&gap, NULL);
+	}
+	return (now_ns() - start) / NS_PER_MS;
+}
+
+/*
+ * The line the driving script reads: the tree now (in hold, once settled),
+ * against snap0.  Memory is the server's RSS when it is one process, the
+ * tree's Pss when it has children, at both moments.
  */
 static void
 server_line(void)
 {
 	struct server_snap s;
-	bool tree;
+	char settle[32] = "";
 
-	server_snap(&s);
+	if (opt.mode == MODE_HOLD)
+		snprintf(settle, sizeof settle, " settle_ms=%" PRIu64,
+		    server_settle(&s));
+	else
+		server_snap(&s);
 	if (!s.alive || !snap0.alive) {
 		print_sync("server exited\n");
 		return;
 	}
-	tree = s.procs > 1;
 	print_sync("server cpu_us=%" PRIu64 " rss_kb=%" PRIu64 " rss0_kb=%"
-	    PRIu64 " threads=%u procs=%u\n", s.cpu_us > snap0.cpu_us ?
-	    s.cpu_us - snap0.cpu_us : 0, tree ? s.pss_kb : s.rss_kb,
-	    tree ? snap0.pss_kb : snap0.rss_kb, s.threads, s.procs);
+	    PRIu64 " threads=%u procs=%u%s\n", s.cpu_us > snap0.cpu_us ?
+	    s.cpu_us - snap0.cpu_us : 0, snap_kb(&s),
+	    s.procs > 1 ? snap0.pss_kb : snap0.rss_kb, s.threads, s.procs,
+	    settle);
+}
+
+/*
+ * hold: TcpExt's ListenOverflows (a handshake completed but the listener's
+ * accept queue was full: the kernel dropped it, and the client, which
+ * believes it is connected, waits or is reset) and ListenDrops (those and
+ * every other SYN a listener dropped), from /proc/net/netstat: pairs of
+ * lines, the names, then the values.  They count every listening socket of
+ * this network namespace, not the server's alone.
+ */
+static struct listen_counts
+listen_read(void)
+{
+	struct listen_counts lc = { false, 0, 0 };
+	char *names = NULL, *values = NULL, *n, *v, *sn, *sv;
+	size_t nsz = 0, vsz = 0;
+	unsigned found = 0;
+	FILE *fp;
+
+	if ((fp = fopen("/proc/net/netstat", "re")) == NULL)
+		return lc;
+	while (getline(&names, &nsz, fp) != -1 &&
+	    getline(&values, &vsz, fp) != -1) {
+		if (strncmp(names, "TcpExt:", 7) != 0)
+			continue;
+		/* Past the "TcpExt:" of each line, names and values pair. */
+		n = strtok_r(names, " \n", &sn);
+		v = strtok_r(values, " \n", &sv);
+		while (n != NULL && v != NULL &&
+		    (n = strtok_r(NULL, " \n", &sn)) != NULL &&
+		    (v = strtok_r(NULL, " \n", &sv)) != NULL) {
+			if (strcmp(n, "ListenOverflows") == 0) {
+				lc.overflows = strtoull(v, NULL, 10);
+				found++;
+			} else if (strcmp(n, "ListenDrops") == 0) {
+				lc.drops = strtoull(v, NULL, 10);
+				found++;
+			}
+		}
+	}
+	(void)fclose(fp);	/* read-only: nothing to lose */
+	free(names);
+	free(values);
+	lc.known = found == 2;
+	return lc;
+}
+
+/*
+ * hold: every connection has its answer.  The hold line, then the accept
+ * line: how fast the server answered (held or refused, per second from
+ * before the first connect until now), the listen overflows and drops the
+ * kernel counted meanwhile (any listener's: "unknown" without /proc/net/
+ * netstat), and the connections lost so far (see conn_unacked).  Both in one
+ * write: a script that sees the first has the second.  With -P, then, the
+ * server line, once the server has settled.
+ */
+static void
+hold_lines(uint64_t now)
+{
+	struct listen_counts lc = listen_read();
+	double secs = (double)(now - t_first) / NS_PER_S;
+	char over[24] = "unknown", drops[24] = "unknown";
+
+	if (lc.known && listen0.known) {
+		snprintf(over, sizeof over, "%" PRIu64,
+		    lc.overflows - listen0.overflows);
+		snprintf(drops, sizeof drops, "%" PRIu64,
+		    lc.drops - listen0.drops);
+	}
+	if (secs <= 0)
+		secs = 1e-9;
+	print_sync("hold held=%" PRIu64 " refused=%" PRIu64 "\n"
+	    "accept conn_per_s=%.0f seconds=%.3f listen_overflows=%s "
+	    "listen_drops=%s lost=%" PRIu64 "\n", count[OUT_OK],
+	    count[OUT_REFUSED], (double)(count[OUT_OK] + count[OUT_REFUSED]) /
+	    secs, secs, over, drops, lost);
+	if (opt.server != 0)
+		server_line();
 }
 
 /* Print one line about connection c on stderr, MAX_REPORTS at most. */
@@ -937,14 +1117,48 @@ conn_fail(struct conn *c, enum outcome out, const char *fmt, ...)
 }
 
 /*
+ * Whether c is connected on our side (the server's SYN-ACK came), has sent
+ * bytes, and the server's kernel acknowledged none of them even when we sent
+ * them again: a connection lost in the listen queue.  When that queue is
+ * full the kernel drops the handshake's last ACK (ListenOverflows), so the
+ * client believes it is connected while the server has no socket for it:
+ * what the client sends is not taken, and it meets silence, then a reset
+ * when the server gives up.  A socket that exists acknowledges data at once,
+ * whether or not its server reads it, so a reset after an acknowledged byte
+ * is the server's own (a refusal), and so is one that crossed our first
+ * bytes, before they were due to be sent again (200 ms at least).
+ * tcpi_bytes_acked counts the SYN as 1 (tcp(7), TCP_INFO).
+ */
+static bool
+conn_unacked(const struct conn *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+
+	memset(&ti, 0, sizeof ti);
+	if (c->fd == -1 || c->sent == 0 ||
+	    getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_acked) +
+	    sizeof ti.tcpi_bytes_acked)
+		return false;
+	return ti.tcpi_bytes_acked <= 1 && ti.tcpi_total_retrans > 0;
+}
+
+/*
  * The server closed (err == 0) or reset the connection, or a call failed
  * with err.  That is the normal end only after our half-close, once the
- * whole echo is in; in hold it is how a full server refuses.
+ * whole echo is in; in hold it is how a full server refuses.  A connection
+ * whose bytes were never taken was not refused but lost: an error.
  */
 static void
 conn_lost(struct conn *c, const char *call, int err)
 {
-	if (opt.mode == MODE_HOLD) {
+	if (c->outcome == OUT_PENDING && conn_unacked(c)) {
+		lost++;
+		conn_fail(c, OUT_ERROR, "lost: %s: %s, and the server's kernel "
+		    "never acknowledged a byte: the handshake was dropped at "
+		    "its listener", call, err == 0 ? "closed" : strerror(err));
+	} else if (opt.mode == MODE_HOLD) {
 		/*
 		 * Before its echo, the server turned the connection away;
 		 * after it, the server may close held connections (it is
@@ -1728,10 +1942,7 @@ run(int sfd, uint64_t deadline, uint64_t *waited)
 		if (phase == PH_RUN && count[OUT_PENDING] == 0) {
 			if (opt.mode != MODE_HOLD)
 				return END_DONE;
-			print_sync("hold held=%" PRIu64 " refused=%" PRIu64
-			    "\n", count[OUT_OK], count[OUT_REFUSED]);
-			if (opt.server != 0)
-				server_line();
+			hold_lines(now);
 			phase = PH_HOLDING;
 			t_wait = now;
 			continue;
@@ -1800,11 +2011,11 @@ report(uint64_t ns)
 	printf("result mode=%s conns=%u ok=%" PRIu64 " refused=%" PRIu64
 	    " errors=%" PRIu64 " mismatches=%" PRIu64 " messages=%" PRIu64
 	    " bytes=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f mb_per_s=%.1f"
-	    " p50_us=%" PRIu64 " p99_us=%" PRIu64 "\n",
+	    " p50_us=%" PRIu64 " p99_us=%" PRIu64 " lost=%" PRIu64 "\n",
 	    mode_names[opt.mode], opt.conns, count[OUT_OK], count[OUT_REFUSED],
 	    count[OUT_ERROR], count[OUT_MISMATCH], messages, bytes_ok, secs,
 	    (double)messages / secs, (double)bytes_ok / secs / 1e6,
-	    hist_pct(50), hist_pct(99));
+	    hist_pct(50), hist_pct(99), lost);
 	if (fflush(stdout) == EOF)
 		warn("stdout");
 }
@@ -1814,6 +2025,7 @@ main(int argc, char *argv[])
 {
 	struct addrinfo hints, *ai;
 	struct epoll_event ev;
+	struct conn *c;
 	uint64_t t_start, t_end, waited = 0;
 	enum end end;
 	unsigned i;
@@ -1853,9 +2065,11 @@ main(int argc, char *argv[])
 	 */
 	if (opt.server != 0 && opt.mode == MODE_HOLD)
 		server_snap(&snap0);
+	if (opt.mode == MODE_HOLD)
+		listen0 = listen_read();
 	if (opt.window_ns > 0)
 		win = WIN_WAIT;
-	t_start = now_ns();
+	t_first = t_start = now_ns();
 	count[OUT_PENDING] = opt.conns;
 	warming = opt.conns;
 	for (i = 0; i < opt.conns; i++) {
@@ -1901,11 +2115,19 @@ main(int argc, char *argv[])
 	 * those the time limit or a signal cut short (errors).
 	 */
 	for (i = 0; i < opt.conns; i++) {
-		if (conns[i].outcome == OUT_PENDING)
-			conn_fail(&conns[i], OUT_ERROR, "unfinished: %" PRIu64
-			    " of %" PRIu64 " bytes sent, %" PRIu64 " echoed",
-			    conns[i].sent, conns[i].goal, conns[i].rcvd);
-		conn_close(&conns[i]);
+		c = &conns[i];
+		if (c->outcome == OUT_PENDING && conn_unacked(c)) {
+			lost++;
+			conn_fail(c, OUT_ERROR, "lost: connected, but the "
+			    "server's kernel never acknowledged a byte of the %"
+			    PRIu64 " sent: the handshake was dropped at its "
+			    "listener", c->sent);
+		} else if (c->outcome == OUT_PENDING) {
+			conn_fail(c, OUT_ERROR, "unfinished: %" PRIu64 " of %"
+			    PRIu64 " bytes sent, %" PRIu64 " echoed", c->sent,
+			    c->goal, c->rcvd);
+		}
+		conn_close(c);
 	}
 	report(opt.window_ns > 0 ? win_end - win_start :
 	    t_end - t_start - waited);
