@@ -38,7 +38,13 @@
 #      raised to N if lower, in a session of its own; wait for its "listening on" line;
 #   2. if the cell has idle connections, open them with `loadgen hold` and wait for its
 #      "hold held=H refused=R" line: a server that cannot hold them all makes the cell n/a,
-#      with what it held;
+#      with what it held; one that loses some (connected, not a byte taken: a handshake its
+#      listen queue dropped) fails it. The 10,000-idle cell is that hold alone, with -P:
+#      how fast the server answered them (conn/s), the kernel's listen overflows meanwhile
+#      (any listener's: /proc/net/netstat is per network namespace), and the server's CPU
+#      time, memory, threads and processes once it has settled (loadgen waits until they
+#      stay the same over 3 samples 200 ms apart, 20 s at most: POSIX AIO starts a thread
+#      per pending read seconds after the last echo);
 #   3. run the active load: `loadgen -d SECONDS -P PID`, which measures in a window that
 #      opens once echo has come back on every connection, and reads the CPU time of the
 #      server's whole process tree (from /proc) at both ends of it, and its memory, threads
@@ -84,7 +90,7 @@ die_usage() {
 	exit 2
 }
 
-quick=0 out= only_labs= only_work= reps= window= python=1 full=1
+quick=0 out='' only_labs='' only_work='' reps='' window='' python=1 full=1
 extra=()
 while getopts "qo:l:w:r:d:s:nh" o; do
 	case $o in
@@ -112,9 +118,10 @@ quick_window=0.5
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/iomodels-bench.XXXXXX") || exit 1
 RAW=$TMP/raw
-SPID= HPID=
+SPID='' HPID=''
 
 # Whatever happens (the end, an error, Ctrl-C), stop what this script started, by PID.
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
 	[[ -n $HPID ]] && kill -TERM "$HPID" 2>/dev/null
 	[[ -n $SPID ]] && kill -KILL -- "-$SPID" 2>/dev/null
@@ -272,7 +279,8 @@ first_line() {
 declare -A F
 emit() {
 	local k line="cell row=$1 workload=${W_NAME[$2]} rep=$3"
-	for k in status msgs bytes secs p50 p99 cpu_us rss_kb rss0_kb threads procs held refused errors mismatches; do
+	for k in status msgs bytes secs p50 p99 cpu_us rss_kb rss0_kb threads procs settle_ms held refused \
+	    conn_per_s listen_overflows listen_drops lost errors mismatches; do
 		[[ -n ${F[$k]:-} ]] && line+=" $k=${F[$k]}"
 	done
 	echo "$line note=${F[note]:-}" >>"$RAW"
@@ -366,11 +374,25 @@ holder_start() {
 		line=$(grep -m1 '^result ' "$TMP/hold.out")
 		F[status]=na
 		F[note]="held only $(kv ok "$line") of $n connections within $HOLD_WAIT s ($(kv refused "$line") refused)"
+		lost_check "$(kv lost "$line")"
 		return 1
 	fi
 	line=$(grep -m1 '^hold held=' "$TMP/hold.out")
 	F[held]=$(kv held "$line")
 	F[refused]=$(kv refused "$line")
+	line=$(grep -m1 '^accept ' "$TMP/hold.out")
+	F[conn_per_s]=$(kv conn_per_s "$line")
+	F[listen_overflows]=$(kv listen_overflows "$line")
+	F[listen_drops]=$(kv listen_drops "$line")
+	lost_check "$(kv lost "$line")"
+}
+
+# lost_check N: N connections were lost (connected, not a byte taken): none may be.
+lost_check() {
+	F[lost]=$1
+	[[ -n $1 ]] && (($1 > 0)) &&
+		fail "$1 connection(s) lost: connected, but the server's kernel never acknowledged a byte (a dropped handshake): $(grep -m1 'lost: ' "$TMP/hold.err" | cut -c1-160)"
+	return 0
 }
 
 holder_stop() {
@@ -391,7 +413,7 @@ server_fields() {
 	else
 		F[cpu_us]=$(kv cpu_us "$line") F[rss_kb]=$(kv rss_kb "$line")
 		F[rss0_kb]=$(kv rss0_kb "$line") F[threads]=$(kv threads "$line")
-		F[procs]=$(kv procs "$line")
+		F[procs]=$(kv procs "$line") F[settle_ms]=$(kv settle_ms "$line")
 	fi
 }
 
@@ -416,8 +438,9 @@ measure() {
 		else
 			if ((idle == 0)) || holder_start "$idle"; then
 				if ((idle > 0 && F[held] < idle)); then
-					F[status]=na
-					F[note]="held only ${F[held]} of $idle idle connections (${F[refused]} refused)"
+					# Lost connections failed the cell: that stands.
+					[[ ${F[status]} == failed ]] || F[status]=na
+					F[note]="${F[note]:+${F[note]}; }held only ${F[held]} of $idle idle connections (${F[refused]} refused)"
 				else
 					run_active "$r" "$w"
 				fi
@@ -471,7 +494,7 @@ summary_of() {
 		return
 	fi
 	if [[ -n ${F[held]:-} && ${W_MODE[$1]} == hold && -n ${F[rss_kb]:-} ]] && ((F[held] > 0)); then
-		s="held ${F[held]}, $(awk -v a="${F[rss_kb]}" -v b="${F[rss0_kb]}" -v n="${F[held]}" 'BEGIN { printf "%.2f KiB/conn", (a - b) / n }')"
+		s="held ${F[held]}, $(awk -v a="${F[rss_kb]}" -v b="${F[rss0_kb]}" -v n="${F[held]}" 'BEGIN { printf "%.2f KiB/conn", (a - b) / n }'), ${F[threads]} threads, ${F[conn_per_s]:-?} conn/s, ${F[listen_overflows]:-?} listen overflows"
 	elif [[ -n ${F[secs]:-} && -n ${F[cpu_us]:-} ]]; then
 		s=$(awk -v m="${F[msgs]}" -v b="${F[bytes]}" -v t="${F[secs]}" -v c="${F[cpu_us]}" \
 		    -v size="${W_SIZE[$1]}" -v mode="${W_MODE[$1]}" 'BEGIN {
@@ -572,17 +595,32 @@ notes say so; a cell that is n/a once is not measured again.
   of Gammo et al. (Linux Symposium 2004): with select() and poll() each wait hands the
   kernel every descriptor, so the idle ones cost CPU on every message; epoll's does not. A
   server that cannot hold them all is n/a for that cell, with the count it held.
+- **10,000 idle** is that hold alone, with no active client. **conn/s** is how fast the
+  server answered: connections held (or refused past its limit) per second, from before the
+  first connect until the last one's echo came back (\`loadgen hold\`'s accept line).
+  **Listen overflows** is how much the kernel's ListenOverflows counter grew meanwhile
+  (TcpExt in /proc/net/netstat: a handshake dropped because the listener's accept queue was
+  full; the client tries again later or, connected on its side, waits): it counts every
+  listener of the machine's network namespace, not the server's alone, so another program's
+  connect storm at the same moment lands in it too. None may be **lost**: a connection
+  that loadgen saw connected but whose bytes the server's kernel never acknowledged, reset
+  or silent (what a dropped handshake leaves), fails the cell. Memory, threads and CPU are
+  read once the server has settled: loadgen samples it every 200 ms until 3 samples in a
+  row agree (threads, processes, and memory within 1%), 20 s at most, because a server may
+  go on working after the last echo (glibc's POSIX AIO starts a thread per pending read
+  seconds later).
 - **CPU µs per message** is the server's CPU time over the window divided by the messages
   echoed in it: utime + stime from /proc/PID/stat, which covers every thread, plus every
   child process it started (alive: its own /proc entry; reaped: the parent's cutime +
   cstime). The kernel counts it in clock ticks of $((1000 / $(getconf CLK_TCK))) ms, so a reading is exact to a tick.
   Stream: per 64 KiB write. 10,000 idle: per connection the server accepted (held, or
-  refused past its limit), from before the first connect until all were held.
+  refused past its limit), from before the first connect until all were held and the
+  server had settled.
 - **RSS** is the server's resident memory at the end of the window, while loaded (VmRSS);
   for a server with child processes, the sum of their proportional set sizes (Pss, from
   /proc/PID/smaps_rollup), which counts a page shared by n processes 1/n in each, so that
   forked copies of the same page are counted once. **KiB/conn** (10,000 idle) is what
-  holding them added: (RSS while holding − RSS before the first connect) / connections
+  holding them added: (RSS once settled − RSS before the first connect) / connections
   held. It is the server's own memory only: the kernel's socket buffers are not in it.
 - **Latency** p50/p99 is per round trip, on the load generator's clock, so it includes
   its own queueing: with 1000 connections in flight, p50 is about 1000 / (msg/s).

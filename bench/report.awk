@@ -7,7 +7,8 @@
 #	row idx=0 label=03-select lab=03-select program=03-select/server kind=lab
 #	workload idx=0 name=pp1 mode=echo conns=1 idle=0 size=64 metric=rate title=ping-pong...
 #	cell row=0 workload=pp1 rep=1 status=ok msgs= bytes= secs= p50= p99= cpu_us= rss_kb=
-#	    rss0_kb= threads= procs= held= refused= errors= mismatches= note=...
+#	    rss0_kb= threads= procs= settle_ms= held= refused= conn_per_s= listen_overflows=
+#	    listen_drops= lost= errors= mismatches= note=...
 # status is ok, na (the cell does not apply: note says why), failed (note says what went
 # wrong; the numbers, when there are some, are still shown) or skip (a repetition left out:
 # the cell had used its time budget).
@@ -15,8 +16,10 @@
 # A cell's value is the median of its repetitions, with their min and max; a cell is n/a if
 # any repetition was, failed if any failed. The ratio next to a value is to the best row of
 # its column (the highest rate, the lowest latency, CPU or memory), among the cells that did
-# not fail; a failed cell's numbers are shown without a ratio, marked ✗. A workload's metric (rate: msg/s, mbs: MB/s, cpm: CPU us per message, rpc: RSS
-# per connection) is the one its column shows in the summary. out=table prints the markdown
+# not fail; a failed cell's numbers are shown without a ratio, marked ✗. A workload's metric
+# (rate: msg/s, mbs: MB/s, cpm: CPU us per message, rpc: RSS per connection) is the one its
+# column shows in the summary; the hold workload's table also shows cps (connections
+# answered per second, higher is better) and lov (the kernel's listen overflows meanwhile). out=table prints the markdown
 # tables and the notes (out=summary, details, notes: one part of them), out=json the cells as
 # a JSON array, and out=idle and out=rss the data of the two charts (see bench/charts.gp).
 #
@@ -111,6 +114,7 @@ $1 == "cell" {
 	}
 	REPS[k]++
 	ERR[k] += kv($0, "errors"); MIS[k] += kv($0, "mismatches")
+	if (kv($0, "lost") != "") LOST[k] += kv($0, "lost")
 	# A failed measurement's numbers are kept apart (key suffix "f"): they are shown
 	# only when no measurement of the cell succeeded.
 	f = (st == "failed") ? SUBSEP "f" : ""
@@ -126,6 +130,12 @@ $1 == "cell" {
 			push(V, k SUBSEP "rpc" f, (rss - rss0) / held)
 			push(V, k SUBSEP "cpm" f, cpu / (held + refused))
 			push(V, k SUBSEP "rss" f, rss + 0)
+		}
+		if (kv($0, "conn_per_s") != "") push(V, k SUBSEP "cps" f, kv($0, "conn_per_s") + 0)
+		# "unknown" where /proc/net/netstat is missing: no number, none pushed.
+		if (kv($0, "listen_overflows") ~ /^[0-9]+$/) {
+			push(V, k SUBSEP "lov" f, kv($0, "listen_overflows") + 0)
+			push(V, k SUBSEP "ldr" f, kv($0, "listen_drops") + 0)
 		}
 		next
 	}
@@ -147,7 +157,7 @@ $1 == "cell" {
 
 # Fill MEDV/MINV/MAXV for every cell and metric, and BEST per workload and metric.
 function summarise(    r, wi, w, k, m, mi, metrics, nm, list) {
-	nm = split("rate mbs p50 p99 cpm rss rpc", metrics, " ")
+	nm = split("rate mbs p50 p99 cpm rss rpc cps lov ldr", metrics, " ")
 	for (r = 0; r < nrows; r++)
 		for (wi = 0; wi < nwork; wi++) {
 			w = WORDER[wi]; k = r SUBSEP w
@@ -166,7 +176,7 @@ function summarise(    r, wi, w, k, m, mi, metrics, nm, list) {
 					continue
 				if (!((w SUBSEP m) in BEST))
 					BEST[w, m] = MED
-				else if ((m == "rate" || m == "mbs") ? MED > BEST[w, m] : MED < BEST[w, m])
+				else if ((m == "rate" || m == "mbs" || m == "cps") ? MED > BEST[w, m] : MED < BEST[w, m])
 					BEST[w, m] = MED
 			}
 		}
@@ -277,6 +287,8 @@ function detail_table(w,    r, k, c, tr, hold, stream) {
 	tput(0, c++, "lab")
 	if (hold) {
 		tput(0, c++, "held")
+		tput(0, c++, "conn/s")
+		tput(0, c++, "listen overflows")
 		tput(0, c++, "RSS KiB/conn")
 		tput(0, c++, "RSS KiB")
 		tput(0, c++, "CPU µs/conn")
@@ -290,6 +302,8 @@ function detail_table(w,    r, k, c, tr, hold, stream) {
 		tput(0, c++, "RSS KiB")
 	}
 	tput(0, c++, "threads/procs")
+	if (hold)
+		tput(0, c++, "lost")
 	tput(0, c++, "errors")
 	tput(0, c++, "mismatches")
 	tr = 2
@@ -305,6 +319,8 @@ function detail_table(w,    r, k, c, tr, hold, stream) {
 		}
 		if (hold) {
 			tput(tr, c++, (k in HELD) ? HELD[k] : "—")
+			tput(tr, c++, show(k, w, "cps", 1))
+			tput(tr, c++, show(k, w, "lov", 1))
 			tput(tr, c++, show(k, w, "rpc", 1))
 			tput(tr, c++, show(k, w, "rss", 0))
 			tput(tr, c++, show(k, w, "cpm", 0))
@@ -318,6 +334,8 @@ function detail_table(w,    r, k, c, tr, hold, stream) {
 			tput(tr, c++, show(k, w, "rss", 0))
 		}
 		tput(tr, c++, (k in THR) ? THR[k] "/" PRC[k] : "—")
+		if (hold)
+			tput(tr, c++, (k in LOST) ? LOST[k] : "—")
 		tput(tr, c++, ERR[k] + 0)
 		tput(tr++, c++, MIS[k] + 0)
 	}
@@ -379,14 +397,17 @@ function json(    r, wi, w, k, first, m, line, hold) {
 			line = line jm(k, "rate", "msgs_per_s", "%.0f") jm(k, "mbs", "mb_per_s", "%.3f") \
 			    jm(k, "p50", "lat_p50_us", "%.0f") jm(k, "p99", "lat_p99_us", "%.0f") \
 			    jm(k, "cpm", "server_cpu_us_per_msg", "%.3f") \
-			    jm(k, "rss", "server_rss_kb", "%.0f") jm(k, "rpc", "rss_per_conn_kb", "%.3f")
+			    jm(k, "rss", "server_rss_kb", "%.0f") jm(k, "rpc", "rss_per_conn_kb", "%.3f") \
+			    jm(k, "cps", "conn_per_s", "%.0f") jm(k, "lov", "listen_overflows", "%.0f") \
+			    jm(k, "ldr", "listen_drops", "%.0f")
 			line = line ", \"held\": " ((k in HELD) ? HELD[k] + 0 : "null") \
 			    ", \"threads\": " ((k in THR) ? THR[k] + 0 : "null") \
 			    ", \"procs\": " ((k in PRC) ? PRC[k] + 0 : "null")
 			if (k in NA)
-				line = line ", \"errors\": null, \"mismatches\": null}"
+				line = line ", \"lost\": null, \"errors\": null, \"mismatches\": null}"
 			else
-				line = line ", \"errors\": " ERR[k] + 0 ", \"mismatches\": " MIS[k] + 0 "}"
+				line = line ", \"lost\": " ((k in LOST) ? LOST[k] + 0 : "null") \
+				    ", \"errors\": " ERR[k] + 0 ", \"mismatches\": " MIS[k] + 0 "}"
 			printf "%s%s", first ? "" : ",\n", line
 			first = 0
 		}
