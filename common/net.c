@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include "log.h"
 #include "net.h"
 
 /* The TCP addresses host:port stands for; 0, or -1 with *why set. */
@@ -69,6 +70,9 @@ net_announce(int listen_fd)
 
 	if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) == -1)
 		return -1;
+	/* From the first client on, the log must not be able to stop the server (log.h). */
+	if (log_never_block() == -1)
+		log_error("stderr: %s: a log nobody reads could stall the server", strerror(errno));
 	if (printf("listening on %s\n", net_addr_str((struct sockaddr *)&ss, len, addr)) < 0 ||
 	    fflush(stdout) == EOF)
 		return -1;

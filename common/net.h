@@ -24,7 +24,8 @@ int		 net_listen(const char *host, const char *port, const char **why);
 
 /*
  * Print "listening on HOST:PORT" with the port the socket really has, on stdout, and flush it:
- * tests and scripts wait for this line. Call it once the socket listens.
+ * tests and scripts wait for this line. Call it once the socket listens, fds 0-2 are in place
+ * and before any thread or child starts: from here on the log never waits (log_never_block).
  */
 int		 net_announce(int listen_fd);
 

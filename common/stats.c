@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "log.h"
 #include "stats.h"
 
 void
@@ -29,7 +30,12 @@ stats_echoed(struct stats *s, size_t n)
 void
 stats_print(const struct stats *s)
 {
-	(void)printf("summary: served %lu connection%s, echoed %llu byte%s, peak %lu concurrent\n",
+	unsigned long dropped = log_dropped();
+
+	(void)printf("summary: served %lu connection%s, echoed %llu byte%s, peak %lu concurrent",
 	    s->served, s->served == 1 ? "" : "s", s->bytes, s->bytes == 1 ? "" : "s", s->peak);
+	if (dropped > 0)
+		(void)printf(", %lu log line%s dropped", dropped, dropped == 1 ? "" : "s");
+	(void)printf("\n");
 	(void)fflush(stdout);
 }

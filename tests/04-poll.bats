@@ -40,6 +40,9 @@ teardown() { conformance_teardown; }
 }
 @test "$LAB: client reports refusal and a server that left, exit 1" { conf_client_errors; }
 @test "$LAB: -v logs every read and write; -q only errors" { conf_verbosity; }
+@test "$LAB: -v logging to a pipe nobody reads: echo and stop go on, drops counted" {
+	conf_log_unread
+}
 @test "$LAB: started with fds 0-2 closed, no socket takes their place" { conf_std_fds_closed; }
 @test "$LAB: listening on is printed after listen()" { conf_listen_before_announce; }
 @test "$LAB: short writes and spurious EAGAIN: every byte echoed, summary exact" {

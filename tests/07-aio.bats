@@ -121,6 +121,10 @@ posixaio() { ROOT=$BATS_FILE_TMPDIR/posixaio; }
 	conf_client_errors
 }
 @test "$LAB server: -v logs every read and write; -q only errors" { uring; conf_verbosity; }
+@test "$LAB server: -v logging to a pipe nobody reads: echo and stop go on, drops counted" {
+	uring
+	conf_log_unread
+}
 @test "$LAB server: started with fds 0-2 closed, no socket takes their place" {
 	uring
 	conf_std_fds_closed
@@ -411,6 +415,10 @@ sigterm_pinned() {
 @test "$LAB server-posixaio: -v logs every read and write; -q only errors" {
 	posixaio
 	conf_verbosity
+}
+@test "$LAB server-posixaio: -v logging to a pipe nobody reads: echo and stop go on, drops counted" {
+	posixaio
+	conf_log_unread
 }
 @test "$LAB server-posixaio: started with fds 0-2 closed, no socket takes their place" {
 	posixaio

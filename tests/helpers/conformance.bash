@@ -413,6 +413,38 @@ conf_sigterm_stalled_writer() {
 	grep -q '^summary: ' "$SERVER_OUT"
 }
 
+# -v with stderr a pipe that nobody reads: the pipe fills (64 KiB), and a log write that waited
+# for room would wait for ever, the echo and the stop with it. Every echo must still complete
+# (loadgen: 2 clients x 4000 messages, hundreds of KiB of log lines), SIGTERM must still stop
+# the server, and the summary must count the lines it dropped. The pipe is a FIFO whose only
+# reader is a sleep that holds it open and never reads.
+conf_log_unread() {
+	local fifo=$BATS_TEST_TMPDIR/log.fifo want
+	mkfifo "$fifo"
+	bg sleep $((WAIT * 10)) <>"$fifo"
+	start_server_with "$LAB" "2>$(printf %q "$fifo")" -v
+	run loadgen echo -c 2 -n 4000 -s 64
+	[[ $status -eq 0 && $(result_field ok "$output") -eq 2 ]] ||
+		{ echo "# $output"$'\n'"# the server's tasks sleep in: $(sleeping_in)" >&2; return 1; }
+	stop_server
+	[[ $SERVER_STATUS -eq 0 ]] || { echo "# exit status $SERVER_STATUS" >&2; return 1; }
+	want="^summary: served 2 connections, echoed $((2 * 4000 * 64)) bytes, peak [0-9]+ concurrent"
+	want+=", [1-9][0-9]* log lines? dropped\$"
+	grep -Eq "$want" "$SERVER_OUT" ||
+		{ echo "# want /$want/, got:" >&2; cat "$SERVER_OUT" >&2; return 1; }
+}
+
+# sleeping_in: the kernel function each task of the server and of its children sleeps in
+# (proc(5) wchan): "anon_pipe_write" or "pipe_write", by kernel version, is a log write waiting.
+sleeping_in() {
+	local pid w
+	for pid in "$SERVER_PID" $(cat /proc/"$SERVER_PID"/task/*/children 2>/dev/null); do
+		for w in /proc/"$pid"/task/*/wchan; do
+			printf '%s ' "$(cat "$w" 2>/dev/null)"
+		done
+	done
+}
+
 # --- faults: short writes, spurious EAGAIN, awkward servers ----------------------------------
 
 # The server with every socket write cut to a few bytes and now and then EAGAIN on a
