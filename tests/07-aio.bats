@@ -141,6 +141,10 @@ posixaio() { ROOT=$BATS_FILE_TMPDIR/posixaio; }
 	uring
 	conf_client_early_close
 }
+@test "$LAB server: client read slowly (4 KiB every 2 ms) writes out every byte of the echo" {
+	uring
+	conf_client_slow_stdout
+}
 @test "$LAB server: client says a server that reset with nothing echoed did so after bytes were sent" {
 	uring
 	conf_client_reset_unread

@@ -483,6 +483,19 @@ conf_client_early_close() {
 		{ echo "# '$stderr'" >&2; return 1; }
 }
 
+# stdout read slowly: 300 kB through the client into a reader that takes 4 KiB at a time, one
+# read every 2 ms or so. The echo comes faster than it is read, so when the server's EOF
+# arrives the client still holds echo it has not written out: a client that stopped at that
+# EOF would lose it (a planted bug that passed every other case). Byte-exact.
+conf_client_slow_stdout() {
+	local input=$BATS_TEST_TMPDIR/in out=$BATS_TEST_TMPDIR/out
+	head -c 300000 "$RANDOM_1M" >"$input"
+	start_server "$LAB"
+	set -o pipefail
+	client -q -p "$PORT" <"$input" | slow_reader "$out"
+	cmp "$input" "$out"
+}
+
 # A server that reads nothing and resets once the client's first bytes have arrived
 # (tests/tools/trickle -n; the attack's server waited 8 s): the client says that none of the
 # bytes it sent came back, and counts them. "At once" would be wrong: bytes had gone out
@@ -624,6 +637,17 @@ start_trickle() {
 	wait_for "$WAIT" listening_or_dead "$!" "$out"
 	PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
 	[[ -n $PORT ]] || { cat "$out" "$BATS_TEST_TMPDIR/trickle.err" >&2; return 1; }
+}
+
+# slow_reader FILE: copy stdin to FILE 4 KiB at a time, with a pause of 2 ms or so (and a dd)
+# after each read: a reader of the client's stdout far slower than the echo over loopback.
+slow_reader() {
+	local st
+	: >"$1"
+	while st=$(LC_ALL=C dd bs=4096 count=1 status=noxfer 2>&1 >>"$1") &&
+		[[ $st != "0+0 records in"* ]]; do
+		sleep 0.002
+	done
 }
 
 # close_wait_with_echo_pending PORT: a connection to PORT that the client has half-closed
