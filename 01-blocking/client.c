@@ -17,17 +17,12 @@
  */
 #include <err.h>
 #include <errno.h>
-#include <signal.h>
-#include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
 #include "buf.h"
 #include "client.h"
 #include "io.h"
-#include "log.h"
-#include "options.h"
-#include "net.h"
 
 #define LAB		"01-blocking"
 #define DEFAULT_PORT	"9001"
@@ -62,7 +57,7 @@ static void
 echo_stdin(int sock, struct client_end *end)
 {
 	char buf[IO_SIZE];
-	size_t got;
+	size_t got, put;
 	ssize_t n;
 
 	for (;;) {
@@ -74,13 +69,14 @@ echo_stdin(int sock, struct client_end *end)
 				continue;
 			err(1, "stdin");
 		}
-		if (write_all(sock, buf, (size_t)n) == -1) {	/* send the chunk... */
+		put = write_all(sock, buf, (size_t)n, NULL);	/* send the chunk... */
+		end->sent += put;
+		if (put < (size_t)n) {
 			end->error = errno;			/* EPIPE: the server left */
 			return;
 		}
-		end->sent += (unsigned long long)n;
 		got = read_full(sock, buf, (size_t)n, &end->error); /* ...wait for all of it */
-		if (write_all(STDOUT_FILENO, buf, got) == -1)	/* what came back, even if short */
+		if (write_all(STDOUT_FILENO, buf, got, NULL) < got)	/* what came back */
 			err(1, "stdout");
 		end->received += got;
 		if (got < (size_t)n)
@@ -94,51 +90,39 @@ echo_stdin(int sock, struct client_end *end)
 }
 /* end doc:stop-and-wait */
 
-int
-main(int argc, char *argv[])
+/*
+ * Stop-and-wait until stdin ends, then read until the server closes: after our half-close it
+ * is its EOF; after a failure, whatever it sent before it went away, written out before the
+ * verdict.
+ */
+static void
+run(int sock, struct client_end *end)
 {
-	struct client_opts opts = {
-		.lab = LAB,
-		.host = "127.0.0.1",
-		.port = DEFAULT_PORT,
-	};
-	struct client_end end = { 0 };
-	char buf[IO_SIZE], name[NET_NAMESTRLEN];
-	const char *why;
+	char buf[IO_SIZE];
 	ssize_t n;
-	int sock;
 
-	client_opts_parse(&opts, argc, argv);
-	log_init(LAB " client", opts.quiet ? VERBOSITY_QUIET : VERBOSITY_NORMAL);
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
-	/* A server that resets us must give an error message (EPIPE), not a silent death. */
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-		err(1, "signal");
-
-	net_name(opts.host, opts.port, name);
-	if ((sock = net_connect(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot connect to %s: %s", name, why);
-	log_event("connected to %s", name);
-
-	echo_stdin(sock, &end);
-
-	/*
-	 * Read until the server closes: after our half-close it is its EOF; after a failure,
-	 * whatever it sent before it went away, written out before the verdict.
-	 */
+	echo_stdin(sock, end);
 	while ((n = read(sock, buf, sizeof(buf))) != 0) {
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			if (end.error == 0)
-				end.error = errno;
+			if (end->error == 0)
+				end->error = errno;
 			break;
 		}
-		if (write_all(STDOUT_FILENO, buf, (size_t)n) == -1)
+		if (write_all(STDOUT_FILENO, buf, (size_t)n, NULL) < (size_t)n)
 			err(1, "stdout");
-		end.received += (unsigned long long)n;
+		end->received += (unsigned long long)n;
 	}
-	(void)close(sock);	/* the process exits next; nothing left to flush */
-	return client_finish(&end);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct client_end end = { 0 };
+	int sock;
+
+	sock = client_start(LAB, DEFAULT_PORT, argc, argv);
+	run(sock, &end);
+	return client_finish(sock, &end);
 }

@@ -21,7 +21,6 @@
 #include <err.h>
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -29,48 +28,12 @@
 #include "buf.h"
 #include "client.h"
 #include "io.h"
-#include "log.h"
-#include "net.h"
-#include "options.h"
 
 #define LAB		"04-poll"
 #define DEFAULT_PORT	"9004"
 
 /* The entries of the poll() array: stdin, the socket, stdout. */
 enum { IN, SOCK, OUT, NPFD };
-
-/* Move what fd has into b: the byte count, 0 at EOF, or -1 with errno set. */
-static ssize_t
-fill(int fd, struct conn_buf *b)
-{
-	size_t room;
-	char *p = conn_buf_space(b, &room);
-	ssize_t n = read(fd, p, room);
-
-	if (n > 0)
-		conn_buf_fill(b, (size_t)n);
-	return n;
-}
-
-/* Move what b holds to fd, as much as fits: the byte count, or -1 with errno set. */
-static ssize_t
-flush(int fd, struct conn_buf *b)
-{
-	size_t len;
-	char *p = conn_buf_pending(b, &len);
-	ssize_t n = write(fd, p, len);
-
-	if (n > 0)
-		conn_buf_drain(b, (size_t)n);
-	return n;
-}
-
-/* After -1 from fill() or flush(): nothing to do now, try again after the next poll(). */
-static bool
-again(void)
-{
-	return errno == EAGAIN || errno == EINTR;
-}
 
 /*
  * Whether poll() said that the call p was asked about (POLLIN: a read, POLLOUT: a write)
@@ -129,15 +92,15 @@ run(int sock, struct client_end *end)
 			err(1, "poll");
 		}
 
-		if (ready(&pfd[IN], POLLIN) && (n = fill(STDIN_FILENO, &up)) <= 0) {
-			if (n == -1 && !again())
+		if (ready(&pfd[IN], POLLIN) && (n = client_fill(STDIN_FILENO, &up)) <= 0) {
+			if (n == -1 && !client_again())
 				err(1, "stdin");
 			stdin_eof = n == 0;
 		}
 		if (ready(&pfd[SOCK], POLLOUT)) {
-			if ((n = flush(sock, &up)) > 0) {
+			if ((n = client_flush(sock, &up)) > 0) {
 				end->sent += (unsigned long long)n;
-			} else if (!again()) {
+			} else if (!client_again()) {
 				/* The server is gone (EPIPE, ECONNRESET): send no more. */
 				end->error = errno;
 				stdin_eof = true;
@@ -152,15 +115,16 @@ run(int sock, struct client_end *end)
 				end->shut = true;
 		}
 		if (ready(&pfd[SOCK], POLLIN)) {
-			if ((n = fill(sock, &down)) > 0) {
+			if ((n = client_fill(sock, &down)) > 0) {
 				end->received += (unsigned long long)n;
-			} else if (n == 0 || !again()) {
+			} else if (n == 0 || !client_again()) {
 				if (n == -1 && end->error == 0)
 					end->error = errno;
 				server_eof = true;
 			}
 		}
-		if (ready(&pfd[OUT], POLLOUT) && flush(STDOUT_FILENO, &down) == -1 && !again())
+		if (ready(&pfd[OUT], POLLOUT) && client_flush(STDOUT_FILENO, &down) == -1 &&
+		    !client_again())
 			err(1, "stdout");
 	}
 }
@@ -169,33 +133,12 @@ run(int sock, struct client_end *end)
 int
 main(int argc, char *argv[])
 {
-	struct client_opts opts = {
-		.lab = LAB,
-		.host = "127.0.0.1",
-		.port = DEFAULT_PORT,
-	};
 	struct client_end end = { 0 };
-	char name[NET_NAMESTRLEN];
-	const char *why;
 	int sock;
 
-	client_opts_parse(&opts, argc, argv);
-	log_init(LAB " client", opts.quiet ? VERBOSITY_QUIET : VERBOSITY_NORMAL);
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
-	/* A server that resets us must give an error message (EPIPE), not a silent death. */
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-		err(1, "signal");
-
-	net_name(opts.host, opts.port, name);
-	if ((sock = net_connect(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot connect to %s: %s", name, why);
+	sock = client_start(LAB, DEFAULT_PORT, argc, argv);
 	if (set_nonblocking(sock) == -1)
 		err(1, "set_nonblocking");
-	log_event("connected to %s", name);
-
 	run(sock, &end);
-
-	(void)close(sock);	/* the process exits next; nothing left to flush */
-	return client_finish(&end);
+	return client_finish(sock, &end);
 }

@@ -8,7 +8,7 @@
  * it has bytes, and the same for the other direction. So the client sends and receives at
  * the same time and never needs stop-and-wait (compare 01-blocking/client.c). At EOF on stdin,
  * once everything is sent, shutdown(SHUT_WR) tells the server; the client then runs until the
- * server closes (Stevens' str_cli with select and shutdown).
+ * server closes (Stevens' str_cli with shutdown, on epoll where he used select).
  *
  *	./client [-H host] [-p port] [-q] [-h]	(default port 9005)
  *
@@ -27,7 +27,6 @@
  */
 #include <err.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -37,9 +36,6 @@
 #include "buf.h"
 #include "client.h"
 #include "io.h"
-#include "log.h"
-#include "net.h"
-#include "options.h"
 
 #define LAB		"05-epoll-lt"
 #define DEFAULT_PORT	"9005"
@@ -51,39 +47,6 @@ struct watch {
 	uint32_t	 want;		/* what the loop waits for on it; 0: nothing */
 	uint32_t	 ready;		/* what it is ready for now, of what is wanted */
 };
-
-/* Move what fd has into b: the byte count, 0 at EOF, or -1 with errno set. */
-static ssize_t
-fill(int fd, struct conn_buf *b)
-{
-	size_t room;
-	char *p = conn_buf_space(b, &room);
-	ssize_t n = read(fd, p, room);
-
-	if (n > 0)
-		conn_buf_fill(b, (size_t)n);
-	return n;
-}
-
-/* Move what b holds to fd, as much as fits: the byte count, or -1 with errno set. */
-static ssize_t
-flush(int fd, struct conn_buf *b)
-{
-	size_t len;
-	char *p = conn_buf_pending(b, &len);
-	ssize_t n = write(fd, p, len);
-
-	if (n > 0)
-		conn_buf_drain(b, (size_t)n);
-	return n;
-}
-
-/* After -1 from fill() or flush(): nothing to do now, try again after the next wait. */
-static bool
-again(void)
-{
-	return errno == EAGAIN || errno == EINTR;
-}
 
 /*
  * Wait on w for want (EPOLLIN, EPOLLOUT, both, or 0 for nothing), telling the kernel only
@@ -159,15 +122,15 @@ run(int sock, struct client_end *end)
 			    events[i].events & w->want;
 		}
 
-		if ((in.ready & EPOLLIN) && (n = fill(STDIN_FILENO, &up)) <= 0) {
-			if (n == -1 && !again())
+		if ((in.ready & EPOLLIN) && (n = client_fill(STDIN_FILENO, &up)) <= 0) {
+			if (n == -1 && !client_again())
 				err(1, "stdin");
 			stdin_eof = n == 0;
 		}
 		if (net.ready & EPOLLOUT) {
-			if ((n = flush(sock, &up)) > 0) {
+			if ((n = client_flush(sock, &up)) > 0) {
 				end->sent += (unsigned long long)n;
-			} else if (!again()) {
+			} else if (!client_again()) {
 				/* The server is gone (EPIPE, ECONNRESET): send no more. */
 				end->error = errno;
 				stdin_eof = true;
@@ -182,15 +145,16 @@ run(int sock, struct client_end *end)
 				end->shut = true;
 		}
 		if (net.ready & EPOLLIN) {
-			if ((n = fill(sock, &down)) > 0) {
+			if ((n = client_fill(sock, &down)) > 0) {
 				end->received += (unsigned long long)n;
-			} else if (n == 0 || !again()) {
+			} else if (n == 0 || !client_again()) {
 				if (n == -1 && end->error == 0)
 					end->error = errno;
 				server_eof = true;
 			}
 		}
-		if ((out.ready & EPOLLOUT) && flush(STDOUT_FILENO, &down) == -1 && !again())
+		if ((out.ready & EPOLLOUT) && client_flush(STDOUT_FILENO, &down) == -1 &&
+		    !client_again())
 			err(1, "stdout");
 	}
 	(void)close(ep);
@@ -200,33 +164,12 @@ run(int sock, struct client_end *end)
 int
 main(int argc, char *argv[])
 {
-	struct client_opts opts = {
-		.lab = LAB,
-		.host = "127.0.0.1",
-		.port = DEFAULT_PORT,
-	};
 	struct client_end end = { 0 };
-	char name[NET_NAMESTRLEN];
-	const char *why;
 	int sock;
 
-	client_opts_parse(&opts, argc, argv);
-	log_init(LAB " client", opts.quiet ? VERBOSITY_QUIET : VERBOSITY_NORMAL);
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
-	/* A server that resets us must give an error message (EPIPE), not a silent death. */
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-		err(1, "signal");
-
-	net_name(opts.host, opts.port, name);
-	if ((sock = net_connect(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot connect to %s: %s", name, why);
+	sock = client_start(LAB, DEFAULT_PORT, argc, argv);
 	if (set_nonblocking(sock) == -1)
 		err(1, "set_nonblocking");
-	log_event("connected to %s", name);
-
 	run(sock, &end);
-
-	(void)close(sock);	/* the process exits next; nothing left to flush */
-	return client_finish(&end);
+	return client_finish(sock, &end);
 }

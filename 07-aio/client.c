@@ -25,7 +25,6 @@
 #include <err.h>
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,10 +39,6 @@
 
 #include "buf.h"
 #include "client.h"
-#include "io.h"
-#include "log.h"
-#include "net.h"
-#include "options.h"
 
 #define LAB		"07-aio"
 #define DEFAULT_PORT	"9007"
@@ -290,36 +285,19 @@ run(int sock, struct client_end *end)
 int
 main(int argc, char *argv[])
 {
-	struct client_opts opts = {
-		.lab = LAB,
-		.host = "127.0.0.1",
-		.port = DEFAULT_PORT,
-	};
 	struct client_end end = { 0 };
-	char name[NET_NAMESTRLEN];
 	const char *why;
 	int sock;
 
-	client_opts_parse(&opts, argc, argv);
-	log_init(LAB " client", opts.quiet ? VERBOSITY_QUIET : VERBOSITY_NORMAL);
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
-	/* A server that resets us must give an error message (EPIPE), not a silent death. */
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-		err(1, "signal");
+	client_init(LAB, DEFAULT_PORT, argc, argv);
 	if (ring_setup(&why) == -1)
 		errx(1, "io_uring cannot be used: %s; any other lab's client talks to this server",
 		    why);
-
-	net_name(opts.host, opts.port, name);
-	if ((sock = net_connect(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot connect to %s: %s", name, why);
-	log_event("connected to %s", name);
-
+	sock = client_connect();
 	run(sock, &end);
-
-	/* Requests still in flight (a read of a terminal) end with the process: the kernel
-	 * cancels them when the ring closes. */
-	(void)close(sock);
-	return client_finish(&end);
+	/*
+	 * Requests still in flight (a read of a terminal) end with the process: the kernel
+	 * cancels them when the ring closes.
+	 */
+	return client_finish(sock, &end);
 }

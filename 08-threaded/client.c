@@ -17,7 +17,6 @@
 #include <err.h>
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -25,17 +24,14 @@
 #include "buf.h"
 #include "client.h"
 #include "io.h"
-#include "log.h"
-#include "net.h"
-#include "options.h"
 
 #define LAB		"08-threaded"
 #define DEFAULT_PORT	"9008"
 
 /*
- * What the sending thread works with: written by that thread, read by main() after the join.
+ * What the sending thread works with: written by that thread, read by run() after the join.
  * Its buffer is here rather than on its own stack, because the thread may be cancelled in
- * read() (main): cancellation unwinds its frames behind the back of AddressSanitizer, which
+ * read() (run): cancellation unwinds its frames behind the back of AddressSanitizer, which
  * would then take their stale guard zones for live ones (a false "stack-buffer-overflow" in
  * the thread's exit, in the make sanitize build).
  */
@@ -52,6 +48,7 @@ static void *
 send_stdin(void *arg)
 {
 	struct sender *s = arg;
+	size_t put;
 	ssize_t n;
 
 	for (;;) {
@@ -63,12 +60,19 @@ send_stdin(void *arg)
 				continue;
 			err(1, "stdin");
 		}
-		/* Sleeps while the socket is full; the main thread reads the echo meanwhile. */
-		if (write_all(s->sock, s->buf, (size_t)n) == -1) {
+		/*
+		 * Sleeps while the socket is full; the main thread reads the echo meanwhile.
+		 * Not cancellable here (run): what went out, and the reset a send saw, are
+		 * recorded before the thread ends.
+		 */
+		(void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		put = write_all(s->sock, s->buf, (size_t)n, NULL);
+		s->sent += put;
+		if (put < (size_t)n) {
 			s->error = errno;		/* EPIPE: the server left */
 			return NULL;
 		}
-		s->sent += (unsigned long long)n;
+		(void)pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 	}
 	/*
 	 * EOF on stdin: tell the server there is no more. shutdown(), not close(): the main
@@ -82,34 +86,18 @@ send_stdin(void *arg)
 }
 /* end doc:send-stdin */
 
-int
-main(int argc, char *argv[])
+/*
+ * Start the sending thread, and meanwhile copy what comes back to stdout until the server
+ * closes; then collect the sender, and with it what it sent and how that ended.
+ */
+static void
+run(int sock, struct client_end *end)
 {
-	struct client_opts opts = {
-		.lab = LAB,
-		.host = "127.0.0.1",
-		.port = DEFAULT_PORT,
-	};
-	struct client_end end = { 0 };
-	struct sender s = { 0 };
-	char buf[IO_SIZE], name[NET_NAMESTRLEN];
-	const char *why;
+	struct sender s = { .sock = sock };
+	char buf[IO_SIZE];
 	pthread_t sender;
 	ssize_t n;
 	int rc, out_error = 0;
-
-	client_opts_parse(&opts, argc, argv);
-	log_init(LAB " client", opts.quiet ? VERBOSITY_QUIET : VERBOSITY_NORMAL);
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
-	/* A server that resets us must give an error message (EPIPE), not a silent death. */
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-		err(1, "signal");
-
-	net_name(opts.host, opts.port, name);
-	if ((s.sock = net_connect(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot connect to %s: %s", name, why);
-	log_event("connected to %s", name);
 
 	/* doc:receive */
 	if ((rc = pthread_create(&sender, NULL, send_stdin, &s)) != 0) {
@@ -121,26 +109,31 @@ main(int argc, char *argv[])
 	 * Meanwhile, read until the server closes: after our half-close it is its EOF; after a
 	 * failure, whatever it sent before it went away, written out before the verdict.
 	 */
-	while ((n = read(s.sock, buf, sizeof(buf))) != 0) {
+	while ((n = read(sock, buf, sizeof(buf))) != 0) {
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			end.error = errno;	/* ECONNRESET: the server reset it */
+			end->error = errno;	/* ECONNRESET: the server reset it */
 			break;
 		}
-		if (write_all(STDOUT_FILENO, buf, (size_t)n) == -1) {
+		if (write_all(STDOUT_FILENO, buf, (size_t)n, NULL) < (size_t)n) {
 			out_error = errno;	/* EPIPE: reported once the sender is joined */
 			break;
 		}
-		end.received += (unsigned long long)n;
+		end->received += (unsigned long long)n;
 	}
 
 	/*
 	 * The server has closed. Normally the sender ended long ago: its half-close is what
 	 * made the server close. If the server left first, the sender may be asleep in a read
 	 * of stdin that no byte will ever end (a terminal nobody types on): cancel it. read() is
-	 * a cancellation point (pthreads(7)); a thread that has already returned ignores it.
+	 * a cancellation point (pthreads(7)); a thread that has already returned ignores it. A
+	 * send is not cancelled, and need not be: once the server has closed, its kernel
+	 * answers our bytes with a reset. If stdout failed instead, the server is still there
+	 * and a send may wait for ever on a full socket: shutting it down ends that (EPIPE).
 	 */
+	if (out_error != 0)
+		(void)shutdown(sock, SHUT_RDWR);	/* the process exits next anyway */
 	(void)pthread_cancel(sender);			/* ESRCH cannot happen: not joined */
 	(void)pthread_join(sender, NULL);		/* after this, s is ours to read */
 	/* end doc:receive */
@@ -148,10 +141,19 @@ main(int argc, char *argv[])
 		errno = out_error;
 		err(1, "stdout");
 	}
-	end.sent = s.sent;
-	end.shut = s.shut;
-	if (end.error == 0)
-		end.error = s.error;
-	(void)close(s.sock);	/* the process exits next; nothing left to flush */
-	return client_finish(&end);
+	end->sent = s.sent;
+	end->shut = s.shut;
+	if (end->error == 0)
+		end->error = s.error;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct client_end end = { 0 };
+	int sock;
+
+	sock = client_start(LAB, DEFAULT_PORT, argc, argv);
+	run(sock, &end);
+	return client_finish(sock, &end);
 }

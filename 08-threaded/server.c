@@ -95,34 +95,6 @@ static long		 max_conns;
 static pthread_attr_t	 thread_attr;
 
 /*
- * write_all() of common/io.c without its test of sig_stop: write() again after a short write,
- * until the kernel has taken all len bytes. Returns len, or -1 with errno set (EPIPE once the
- * stop has shut the socket down). A connection thread must not read sig_stop (see
- * echo_client), and needs no flag: the stop reaches it through its socket.
- */
-/* doc:write-full */
-static ssize_t
-write_full(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	size_t left = len;
-	ssize_t n;
-
-	while (left > 0) {
-		n = write(fd, p, left);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		left -= (size_t)n;
-	}
-	return (ssize_t)len;
-}
-/* end doc:write-full */
-
-/*
  * Serve one client until it leaves: read what it sent, write it all back, again. Returns why
  * the connection ended, for the log.
  *
@@ -153,7 +125,7 @@ echo_client(int fd)
 		 * read fills its receive buffer and then ours: the write waits, this loop stops
 		 * reading, and the client's sends stall in turn. That is the back-pressure.
 		 */
-		if (write_full(fd, buf, (size_t)n) == -1)
+		if (write_all(fd, buf, (size_t)n, NULL) < (size_t)n)	/* no flag: see above */
 			return strerror(errno);
 		log_trace("fd %d: wrote %zd bytes", fd, n);
 		pthread_mutex_lock(&lock);		/* every thread adds to the same count */

@@ -30,9 +30,6 @@
 #include "buf.h"
 #include "client.h"
 #include "io.h"
-#include "log.h"
-#include "net.h"
-#include "options.h"
 
 #define LAB		"09-forking"
 #define DEFAULT_PORT	"9009"
@@ -50,10 +47,22 @@ send_stdin(int sock, struct sender *s)
 {
 	char buf[IO_SIZE];
 	sigset_t term;
+	size_t put;
 	ssize_t n;
 
+	/*
+	 * Once the server has closed, the parent sends SIGTERM (run) to end a child asleep on a
+	 * terminal nobody types on. That wait is the only one it may cut short: everywhere else
+	 * the signal is held, so that what was sent and how it ended (the reset a send saw, the
+	 * half-close) is recorded before the child goes. A send needs no signal to end (run).
+	 */
+	(void)sigemptyset(&term);
+	(void)sigaddset(&term, SIGTERM);
+	(void)sigprocmask(SIG_BLOCK, &term, NULL);	/* valid arguments: cannot fail */
 	for (;;) {
+		(void)sigprocmask(SIG_UNBLOCK, &term, NULL);
 		n = read(STDIN_FILENO, buf, sizeof(buf));	/* sleeps until input */
+		(void)sigprocmask(SIG_BLOCK, &term, NULL);
 		if (n == 0)
 			break;
 		if (n == -1) {
@@ -62,20 +71,14 @@ send_stdin(int sock, struct sender *s)
 			err(1, "stdin");
 		}
 		/* Sleeps while the socket is full; the parent reads the echo meanwhile. */
-		if (write_all(sock, buf, (size_t)n) == -1) {
+		put = write_all(sock, buf, (size_t)n, NULL);
+		s->sent += put;
+		if (put < (size_t)n) {
 			s->error = errno;		/* EPIPE: the server left */
 			return;
 		}
-		s->sent += (unsigned long long)n;
 	}
-	/*
-	 * EOF on stdin: tell the server there is no more. Once it has our FIN it may close at
-	 * once, and the parent then sends SIGTERM (main): hold that signal until the half-close
-	 * and its record are both done, or the parent could read "not shut" after a half-close.
-	 */
-	(void)sigemptyset(&term);
-	(void)sigaddset(&term, SIGTERM);
-	(void)sigprocmask(SIG_BLOCK, &term, NULL);	/* valid arguments: cannot fail */
+	/* EOF on stdin: tell the server there is no more. */
 	if (shutdown(sock, SHUT_WR) == -1)
 		s->error = errno;		/* ENOTCONN: the server reset it meanwhile */
 	else
@@ -83,34 +86,19 @@ send_stdin(int sock, struct sender *s)
 }
 /* end doc:send-stdin */
 
-int
-main(int argc, char *argv[])
+/*
+ * Fork the sending child, and meanwhile copy what comes back to stdout until the server
+ * closes; then collect the child, and with it what it sent and how that ended.
+ */
+static void
+run(int sock, struct client_end *end)
 {
-	struct client_opts opts = {
-		.lab = LAB,
-		.host = "127.0.0.1",
-		.port = DEFAULT_PORT,
-	};
-	struct client_end end = { 0 };
-	char buf[IO_SIZE], name[NET_NAMESTRLEN];
+	char buf[IO_SIZE];
 	struct sender *s;
-	const char *why;
 	ssize_t n;
 	pid_t pid;
-	int sock;
+	int out_error = 0;
 
-	client_opts_parse(&opts, argc, argv);
-	log_init(LAB " client", opts.quiet ? VERBOSITY_QUIET : VERBOSITY_NORMAL);
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
-	/* A server that resets us must give an error message (EPIPE), not a silent death. */
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-		err(1, "signal");
-
-	net_name(opts.host, opts.port, name);
-	if ((sock = net_connect(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot connect to %s: %s", name, why);
-	log_event("connected to %s", name);
 	/* Zeroed, anonymous and shared: the child's writes are the parent's to read. */
 	s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (s == MAP_FAILED)
@@ -132,28 +120,49 @@ main(int argc, char *argv[])
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			end.error = errno;	/* ECONNRESET: the server reset it */
+			end->error = errno;	/* ECONNRESET: the server reset it */
 			break;
 		}
-		if (write_all(STDOUT_FILENO, buf, (size_t)n) == -1)
-			err(1, "stdout");
-		end.received += (unsigned long long)n;
+		if (write_all(STDOUT_FILENO, buf, (size_t)n, NULL) < (size_t)n) {
+			out_error = errno;	/* EPIPE: reported once the child is collected */
+			break;
+		}
+		end->received += (unsigned long long)n;
 	}
 
 	/*
 	 * The server has closed. Normally the child exited long ago: its half-close is what
 	 * made the server close. If the server left first, the child may be asleep in a read of
-	 * stdin that no byte will ever end (a terminal nobody types on): SIGTERM ends it. To a
-	 * child that has exited and is not yet collected, the signal does nothing.
+	 * stdin that no byte will ever end (a terminal nobody types on): SIGTERM ends it (it
+	 * holds the signal everywhere else). To a child that has exited and is not yet
+	 * collected, the signal does nothing. A send needs no signal: once the server has
+	 * closed, its kernel answers our bytes with a reset. If stdout failed instead, the
+	 * server is still there and a send may wait for ever on a full socket: shutting the
+	 * socket down ends that (EPIPE).
 	 */
+	if (out_error != 0)
+		(void)shutdown(sock, SHUT_RDWR);	/* the process exits next anyway */
 	(void)kill(pid, SIGTERM);			/* not collected yet: it exists */
 	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 		;					/* after this, *s is ours to read */
 	/* end doc:receive */
-	end.sent = s->sent;
-	end.shut = s->shut;
-	if (end.error == 0)
-		end.error = s->error;
-	(void)close(sock);	/* the process exits next; nothing left to flush */
-	return client_finish(&end);
+	if (out_error != 0) {
+		errno = out_error;
+		err(1, "stdout");
+	}
+	end->sent = s->sent;
+	end->shut = s->shut;
+	if (end->error == 0)
+		end->error = s->error;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct client_end end = { 0 };
+	int sock;
+
+	sock = client_start(LAB, DEFAULT_PORT, argc, argv);
+	run(sock, &end);
+	return client_finish(sock, &end);
 }

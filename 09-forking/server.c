@@ -118,7 +118,7 @@ echo_client(int fd)
 		 * read fills its receive buffer and then ours: the write waits, this loop stops
 		 * reading, and the client's sends stall in turn. That is the back-pressure.
 		 */
-		if (write_all(fd, buf, (size_t)n) == -1)
+		if (write_all(fd, buf, (size_t)n, &sig_stop) < (size_t)n)
 			return errno == EINTR ? "server stopping" : strerror(errno);
 		log_trace("fd %d: wrote %zd bytes", fd, n);
 		atomic_fetch_add(&mine->echoed, (unsigned long long)n);	/* the parent's to read */

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "io.h"
-#include "signals.h"
 
 int
 std_fds_open(void)
@@ -26,28 +25,27 @@ std_fds_open(void)
 	return 0;
 }
 
-ssize_t
-write_all(int fd, const void *buf, size_t len)
+size_t
+write_all(int fd, const void *buf, size_t len, const volatile sig_atomic_t *stop)
 {
 	const char *p = buf;
-	size_t left = len;
+	size_t done = 0;
 	ssize_t n;
 
-	while (left > 0) {
-		if (sig_stop) {
+	while (done < len) {
+		if (stop != NULL && *stop) {
 			errno = EINTR;
-			return -1;
+			break;
 		}
-		n = write(fd, p, left);
+		n = write(fd, p + done, len - done);
 		if (n == -1) {
 			if (errno == EINTR)
-				continue;	/* sig_stop is tested above */
-			return -1;
+				continue;	/* *stop, if any, is tested above */
+			break;
 		}
-		p += n;
-		left -= (size_t)n;
+		done += (size_t)n;
 	}
-	return (ssize_t)len;
+	return done;
 }
 
 int

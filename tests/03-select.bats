@@ -60,6 +60,15 @@ teardown() { conformance_teardown; }
 @test "$LAB: client writes out what came back before a server closed early" {
 	conf_client_early_close
 }
+@test "$LAB: client read slowly (4 KiB every 2 ms) writes out every byte of the echo" {
+	conf_client_slow_stdout
+}
+@test "$LAB: client says a server that reset with nothing echoed did so after bytes were sent" {
+	conf_client_reset_unread
+}
+@test "$LAB: client says a server that sent more than it got is not an echo" {
+	conf_client_more_than_echo
+}
 @test "$LAB: client turned away at once says the server may be full" {
 	conf_client_turned_away
 }

@@ -145,6 +145,18 @@ posixaio() { ROOT=$BATS_FILE_TMPDIR/posixaio; }
 	uring
 	conf_client_early_close
 }
+@test "$LAB server: client read slowly (4 KiB every 2 ms) writes out every byte of the echo" {
+	uring
+	conf_client_slow_stdout
+}
+@test "$LAB server: client says a server that reset with nothing echoed did so after bytes were sent" {
+	uring
+	conf_client_reset_unread
+}
+@test "$LAB server: client says a server that sent more than it got is not an echo" {
+	uring
+	conf_client_more_than_echo
+}
 @test "$LAB server: client turned away at once says the server may be full" {
 	uring
 	conf_client_turned_away

@@ -4,7 +4,7 @@
 # - tests/tools/shortio.so, the LD_PRELOAD shim: short writes and invented EAGAINs on stream
 #   sockets only, never an EAGAIN on a blocking socket, counts that prove it acted;
 # - tests/tools/trickle, the awkward echo server: byte-exact in small late pieces, and each
-#   misbehaviour (-c -r -x -X -a -P) as documented;
+#   misbehaviour (-c -r -x -X -a -n -e -P) as documented;
 # - bench/loadgen: one outcome per connection, refusals counted as such, the exit status, a
 #   server dying mid-run, and abort mode, which kills a server that does not ignore SIGPIPE.
 # Each test fails if its fixture stops doing what it claims.
@@ -345,6 +345,32 @@ lines_match_counts() {
 	# Reset before or after loadgen saw the handshake end: either way a reset, not a FIN.
 	[[ $(grep -ci 'connection reset by peer' <<<"$stderr") -eq 3 ]]
 	wait_for "$WAIT" count_is 6 "$TRICKLE_ERR" 'reset at once (-a)'
+}
+
+@test "trickle: -n resets a connection once its bytes have arrived, with none echoed" {
+	local fd
+	start_trickle -n
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'never read\n' >&"$fd"
+	run deadline head -c 1 <&"$fd"
+	exec {fd}>&-
+	[[ $status -eq 1 && $output == *"Connection reset by peer"* ]] ||
+		{ echo "# exit $status, '$output'" >&2; return 1; }
+	wait_for "$WAIT" grep -q 'reset with its bytes unread (-n) after echoing 0 bytes' \
+		"$TRICKLE_ERR"
+}
+
+@test "trickle: -e N sends N bytes unasked, then the echo" {
+	local fd got want
+	start_trickle -e 1000 -k 16384 -u 0
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'hi\n' >&"$fd"
+	got=$(deadline head -c 1003 <&"$fd" | od -An -v -tx1 | tr -d ' \n')
+	exec {fd}>&-
+	want=$(printf 'a55a%.0s' {1..500})68690a
+	[[ $got == "$want" ]] || { echo "# got $got" >&2; return 1; }
+	wait_for "$WAIT" grep -q 'sent 1000 bytes unasked (-e)' "$TRICKLE_ERR"
+	wait_for "$WAIT" grep -q 'peer closed after echoing 3 bytes' "$TRICKLE_ERR"
 }
 
 @test "trickle: bad arguments exit 2, -h exits 0, SIGTERM and SIGINT exit 0, memory stays put" {

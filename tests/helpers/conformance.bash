@@ -183,7 +183,7 @@ conf_max_conns() {
 	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
 		{ echo "# empty input, turned away: exit $status, '$stderr'" >&2; return 1; }
 	run --separate-stderr client -p "$PORT" <"$RANDOM_1M"
-	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
+	[[ $status -eq 1 && $stderr =~ $(turned_away_words) ]] ||
 		{ echo "# 1 MiB input, turned away: exit $status, '$stderr'" >&2; return 1; }
 	[[ $(grep -c 'refused.*-m 3' "$SERVER_ERR") -eq 4 ]]
 	kill -USR1 "$BG_PID"
@@ -515,20 +515,62 @@ conf_client_early_close() {
 		{ echo "# '$stderr'" >&2; return 1; }
 }
 
+# stdout read slowly: 300 kB through the client into a reader that takes 4 KiB at a time, one
+# read every 2 ms or so. The echo comes faster than it is read, so when the server's EOF
+# arrives the client still holds echo it has not written out: a client that stopped at that
+# EOF would lose it (a planted bug that passed every other case). Byte-exact.
+conf_client_slow_stdout() {
+	local input=$BATS_TEST_TMPDIR/in out=$BATS_TEST_TMPDIR/out
+	head -c 300000 "$RANDOM_1M" >"$input"
+	start_server "$LAB"
+	set -o pipefail
+	client -q -p "$PORT" <"$input" | slow_reader "$out"
+	cmp "$input" "$out"
+}
+
+# A server that reads nothing and resets once the client's first bytes have arrived
+# (tests/tools/trickle -n; the attack's server waited 8 s): the client says that none of the
+# bytes it sent came back, and counts them. "At once" would be wrong: bytes had gone out
+# before the reset, which may have come a microsecond or a minute later. Exit 1.
+conf_client_reset_unread() {
+	local want='the server reset the connection \(.*\) without echoing any of the [1-9][0-9]* bytes sent'
+	start_trickle -n
+	run --separate-stderr client -p "$PORT" <"$RANDOM_1M"
+	[[ $status -eq 1 && -z $output && $stderr =~ $want && $stderr != *"at once"* ]] ||
+		{ echo "# exit $status, ${#output} bytes out, '$stderr'" >&2; return 1; }
+}
+
+# A server that sends 300,000 bytes nobody asked for, then echoes (trickle -e): the client
+# writes out every byte that came, and says it got more than it sent, not that it "echoed
+# 300019 of 19 bytes". Exit 1.
+conf_client_more_than_echo() {
+	local input=$BATS_TEST_TMPDIR/in out=$BATS_TEST_TMPDIR/out err=$BATS_TEST_TMPDIR/err st=0
+	printf 'more than an echo?\n' >"$input"
+	start_trickle -e 300000 -k 16384 -u 0
+	client -p "$PORT" <"$input" >"$out" 2>"$err" || st=$?
+	[[ $st -eq 1 && $(stat -c %s "$out") -eq 300019 &&
+		$(<"$err") == *"after sending 300019 bytes for the 19 sent: more than an echo"* ]] ||
+		{ echo "# exit $st, $(stat -c %s "$out") bytes out, '$(<"$err")'" >&2; return 1; }
+}
+
 # A server that turns every client away at once (a reset, as a full server does): one clear
-# line and exit 1, whatever the client had to send. Then a server that closes at once with a
-# FIN, as some do, while the user has typed nothing yet (stdin a FIFO held open, empty): the
-# client learns that the connection ended before its input did, says the same line, and exits
-# without waiting for input that no longer has anywhere to go. ("blocking": a client asleep in
-# read() on stdin cannot learn it before the user types the next line; the line is typed.)
+# line and exit 1, whatever the client had to send. With nothing to send, the client says the
+# server closed the connection at once; with 1 MiB, its first bytes may have gone out before
+# the reset came, and then it says that none of them came back (turned_away_words). Then a
+# server that closes at once with a FIN, as some do, while the user has typed nothing yet
+# (stdin a FIFO held open, empty): the client learns that the connection ended before its
+# input did, says it closed at once, and exits without waiting for input that no longer has
+# anywhere to go. ("blocking": a client asleep in read() on stdin cannot learn it before the
+# user types the next line; the line is typed, sent, and not echoed.)
 conf_client_turned_away() {
 	local blocking=${1:-} typing=$BATS_TEST_TMPDIR/typing
+	local sent='closed the connection before the end of input, without echoing any of the 35 bytes'
 	start_trickle -a
 	run --separate-stderr client -p "$PORT" </dev/null
 	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
 		{ echo "# empty input: exit $status, '$stderr'" >&2; return 1; }
 	run --separate-stderr client -p "$PORT" <"$RANDOM_1M"
-	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
+	[[ $status -eq 1 && $stderr =~ $(turned_away_words) ]] ||
 		{ echo "# 1 MiB input: exit $status, '$stderr'" >&2; return 1; }
 	start_trickle -c 0
 	mkfifo "$typing"
@@ -538,8 +580,19 @@ conf_client_turned_away() {
 	fi
 	run --separate-stderr client -p "$PORT" <"$typing"
 	exec 5>&-
-	[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]] ||
-		{ echo "# input not ended, FIN at once: exit $status, '$stderr'" >&2; return 1; }
+	if [[ -n $blocking ]]; then
+		[[ $status -eq 1 && $stderr == *"$sent sent: it may be full (-m)"* ]]
+	else
+		[[ $status -eq 1 && $stderr == *"closed the connection at once: it may be full (-m)"* ]]
+	fi || { echo "# input not ended, FIN at once: exit $status, '$stderr'" >&2; return 1; }
+}
+
+# turned_away_words: what a client turned away says, as a regular expression: the server
+# closed at once (the reset came before the client sent anything), or reset the connection
+# with none of the bytes sent echoed.
+turned_away_words() {
+	printf '%s' 'the server (closed the connection at once|reset the connection \(.*\) without '
+	printf '%s' 'echoing any of the [1-9][0-9]* bytes sent): it may be full \(-m\)'
 }
 
 # --- what a readiness loop owes ----------------------------------------------------------------
@@ -616,6 +669,17 @@ start_trickle() {
 	wait_for "$WAIT" listening_or_dead "$!" "$out"
 	PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
 	[[ -n $PORT ]] || { cat "$out" "$BATS_TEST_TMPDIR/trickle.err" >&2; return 1; }
+}
+
+# slow_reader FILE: copy stdin to FILE 4 KiB at a time, with a pause of 2 ms or so (and a dd)
+# after each read: a reader of the client's stdout far slower than the echo over loopback.
+slow_reader() {
+	local st
+	: >"$1"
+	while st=$(LC_ALL=C dd bs=4096 count=1 status=noxfer 2>&1 >>"$1") &&
+		[[ $st != "0+0 records in"* ]]; do
+		sleep 0.002
+	done
 }
 
 # close_wait_with_echo_pending PORT: a connection to PORT that the client has half-closed

@@ -8,8 +8,8 @@
  * the whole echo, or expects the echo in the chunks it sent, gets part of it. When the client
  * half-closes, trickle finishes echoing what it read and closes.
  *
- *	trickle [-p port] [-k bytes] [-u usec] [-c N] [-r N] [-x N] [-X N] [-a] [-P]
- *		[-s seed] [-q] [-h]
+ *	trickle [-p port] [-k bytes] [-u usec] [-c N] [-r N] [-x N] [-X N] [-a] [-n]
+ *		[-e N] [-P] [-s seed] [-q] [-h]
  *
  * It prints "listening on 127.0.0.1:PORT" on stdout (flushed) when it accepts connections,
  * as the labs do (-p 0, the default, picks a free port), and logs one line per connection
@@ -29,11 +29,17 @@
  *		(the kernel then closes every connection): a server that dies mid-run.
  *	-a	accept every connection and close it at once with a reset (SO_LINGER 0), as a
  *		full server does to a client past its connection cap.
+ *	-n	read nothing: once a connection's first bytes have arrived, reset it with them
+ *		unread (a server that never reads, then gives up). The client has sent bytes
+ *		and got none back, and the reset came after them, not at once.
+ *	-e N	as soon as a connection is accepted, send it N bytes nobody asked for (0xa5,
+ *		0x5a, ...), then echo as usual: the client gets N bytes more than it sent.
  *	-P	do not ignore SIGPIPE, and write without MSG_NOSIGNAL: a write to a connection
  *		the client has reset kills the process (status 141 in the shell), as it kills a
  *		server that forgot to ignore SIGPIPE. For testing loadgen's abort mode.
  *
- * They combine; where limits coincide, -X acts first, then -r, then -c.
+ * They combine; where limits coincide, -X acts first, then -r, then -c. The -e bytes are not
+ * echoed bytes: the limits, and the log's counts, are of the echo alone.
  *
  * Bad arguments print the usage on stderr and exit 2; a port it cannot listen on, exit 1.
  *
@@ -76,6 +82,8 @@ static struct {
 	uint64_t	corrupt_at;	/* -x */
 	uint64_t	exit_at;	/* -X */
 	bool		reject;		/* -a */
+	bool		unread;		/* -n */
+	uint64_t	extra;		/* -e */
 	bool		sigpipe;	/* -P */
 	uint64_t	seed;
 	bool		quiet;
@@ -105,8 +113,8 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: trickle [-p port] [-k bytes] [-u usec] [-c N] [-r N] [-x N] [-X N] [-a] [-P]\n"
-"               [-s seed] [-q] [-h]\n"
+"usage: trickle [-p port] [-k bytes] [-u usec] [-c N] [-r N] [-x N] [-X N] [-a] [-n]\n"
+"               [-e N] [-P] [-s seed] [-q] [-h]\n"
 "\n"
 "An echo server on 127.0.0.1 that answers in small random pieces with small random\n"
 "pauses, and misbehaves on request. For testing clients.\n"
@@ -119,6 +127,8 @@ usage(FILE *fp)
 "  -x N      flip all bits of byte N (from 0) of every connection's echo\n"
 "  -X N      once a connection has echoed N bytes, exit with status 3\n"
 "  -a        reset every connection as soon as it is accepted\n"
+"  -n        read nothing: reset a connection once its first bytes have arrived\n"
+"  -e N      send N bytes unasked on every connection, then echo\n"
 "  -P        do not ignore SIGPIPE: a write to a reset connection kills trickle\n"
 "  -s seed   seed of the random pieces and pauses (default 1)\n"
 "  -q        log errors only\n"
@@ -159,7 +169,7 @@ parse_num(int c, const char *s, uint64_t min, uint64_t max)
 static void
 parse_args(int argc, char *argv[])
 {
-	static const char optstring[] = "p:k:u:c:r:x:X:aPs:qh";
+	static const char optstring[] = "p:k:u:c:r:x:X:ane:Ps:qh";
 	int c;
 
 	opterr = 0;
@@ -188,6 +198,12 @@ parse_args(int argc, char *argv[])
 			break;
 		case 'a':
 			opt.reject = true;
+			break;
+		case 'n':
+			opt.unread = true;
+			break;
+		case 'e':
+			opt.extra = parse_num(c, optarg, 0, OFF - 1);
 			break;
 		case 'P':
 			opt.sigpipe = true;
@@ -338,6 +354,34 @@ reset_close(int fd)
 	(void)close(fd);	/* the descriptor is released even if close reports an error */
 }
 
+/* -n: wait until the client's first bytes (or its EOF) have arrived, and read none. */
+static void
+wait_readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	while (poll(&pfd, 1, -1) == -1 && errno == EINTR)
+		continue;
+}
+
+/* -e: send opt.extra bytes of a fixed pattern; -1 with errno on failure. */
+static int
+send_extra(struct conn *c)
+{
+	uint64_t left = opt.extra;
+	size_t i, len;
+
+	for (i = 0; i < sizeof c->buf; i++)
+		c->buf[i] = i % 2 == 0 ? 0xa5 : 0x5a;
+	while (left > 0) {
+		len = left < sizeof c->buf ? (size_t)left : sizeof c->buf;
+		if (send_all(c->fd, c->buf, len) == -1)
+			return -1;
+		left -= len;
+	}
+	return 0;
+}
+
 /*
  * One connection: read up to 16 KiB, echo it in pieces, repeat until EOF (the client
  * half-closed or closed: everything read has been echoed), an error, or a limit.
@@ -358,6 +402,21 @@ conn_main(void *arg)
 		logmsg("conn %" PRIu64 ": TCP_NODELAY: %s", c->id, strerror(errno));
 	if (limit_reached(c, 0, &end, &why))
 		goto out;
+	if (opt.unread) {
+		wait_readable(c->fd);
+		end = END_RESET;
+		why = "reset with its bytes unread (-n)";
+		goto out;
+	}
+	if (opt.extra > 0) {
+		if (send_extra(c) == -1) {
+			snprintf(reason, sizeof reason, "write (-e): %s", strerror(errno));
+			why = reason;
+			goto out;
+		}
+		logmsg("conn %" PRIu64 ": sent %" PRIu64 " bytes unasked (-e)", c->id,
+		    opt.extra);
+	}
 	for (;;) {
 		n = read(c->fd, c->buf, sizeof c->buf);
 		if (n == -1 && errno == EINTR)
