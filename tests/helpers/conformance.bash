@@ -2,8 +2,11 @@
 # tests are").
 #
 # A lab's test file sets LAB, loads this file and calls each case from an @test of its own,
-# so `bats tests/03-select.bats` lists them by name. Every case starts its own server. Cases
-# that take an argument say what it means for the lab ("serial": one client at a time).
+# so `bats tests/03-select.bats` lists them by name, or says in its header why it does not
+# (`# conformance: skip conf_NAME -- why`). Every function here named conf_* is a case, and
+# tools/conformance.sh (run by tests/suite.bats) holds every lab file to each: name a helper
+# otherwise. Every case starts its own server. Cases that take an argument say what it means
+# for the lab ("serial": one client at a time).
 
 bats_require_minimum_version 1.5.0
 load helpers/iomodels
