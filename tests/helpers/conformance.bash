@@ -11,6 +11,49 @@
 bats_require_minimum_version 1.5.0
 load helpers/iomodels
 
+# What -v prints for one short message echoed, in order (conf_verbosity): the readiness or
+# completion events that bring it, the read and the write. One extended regular expression a
+# line; F stands for the connection's descriptor; other lines may come between. The contract
+# says -v logs every readiness and completion event: in 01, 08 and 09 the read is the wait, and
+# 02 has no wait at all, so for them the read and the write are the events. Keyed by the lab
+# and its server's file name (07-aio has two); a server with no entry fails the case.
+declare -gA CONF_VERBOSE_ECHO=(
+	[01-blocking/server]='fd F: read 6 bytes
+fd F: wrote 6 bytes'
+	[02-nonblocking/server]='fd F: read 6 bytes
+fd F: wrote 6 bytes'
+	[03-select/server]='select: [0-9]+ ready
+fd F: readable
+fd F: read 6 bytes
+fd F: wrote 6 bytes'
+	[04-poll/server]='poll: [0-9]+ ready
+fd F: readable
+fd F: read 6 bytes
+fd F: wrote 6 bytes'
+	[05-epoll-lt/server]='epoll_wait: [0-9]+ ready
+fd F: readable
+fd F: read 6 bytes
+fd F: wrote 6 bytes'
+	[06-epoll-et/server]='epoll_wait: [0-9]+ ready
+fd F: readable
+fd F: read 6 bytes
+fd F: wrote 6 bytes'
+	[07-aio/server]='io_uring_enter: [0-9]+ completed
+fd F: receive completed: read 6 bytes
+io_uring_enter: [0-9]+ completed
+fd F: send completed: wrote 6 bytes'
+	[07-aio/server-posixaio]='fd F: aio_read of [0-9]+ bytes submitted
+signal [0-9]+ .*: fd F: aio_read completed
+fd F: read 6 bytes
+fd F: aio_write of 6 bytes submitted
+signal [0-9]+ .*: fd F: aio_write completed
+fd F: wrote 6 bytes'
+	[08-threaded/server]='fd F: read 6 bytes
+fd F: wrote 6 bytes'
+	[09-forking/server]='fd F: read 6 bytes
+fd F: wrote 6 bytes'
+)
+
 conformance_setup_file() {
 	build_all
 	export RANDOM_10M=$BATS_FILE_TMPDIR/random-10m RANDOM_1M=$BATS_FILE_TMPDIR/random-1m
@@ -289,17 +332,41 @@ conf_client_errors() {
 		{ cat "$BATS_TEST_TMPDIR/err" >&2; return 1; }
 }
 
-# -v logs every read and write with its byte count; -q logs nothing but errors.
+# -v logs every readiness or completion event and every read and write with its byte count
+# (CONF_VERBOSE_ECHO at the top says what that is for each lab); -q logs nothing but errors.
 conf_verbosity() {
+	local server key fd
+	server=$(readlink -f "$ROOT/$LAB/server")
+	key=$LAB/${server##*/}
+	[[ -n ${CONF_VERBOSE_ECHO[$key]:-} ]] ||
+		{ echo "# CONF_VERBOSE_ECHO has no $key: what does its -v print?" >&2; return 1; }
 	start_server "$LAB" -v
 	tcp_echo "$PORT" "12345"
 	wait_for "$WAIT" grep -q 'wrote 6 bytes' "$SERVER_ERR"
-	grep -q 'read 6 bytes' "$SERVER_ERR"
-	grep -q 'accepted 127.0.0.1:' "$SERVER_ERR"
+	fd=$(sed -n 's/.*accepted 127\.0\.0\.1:[0-9]* on fd \([0-9]*\)$/\1/p' "$SERVER_ERR")
+	[[ -n $fd ]] || { cat "$SERVER_ERR" >&2; return 1; }
+	log_in_order "$SERVER_ERR" "accepted 127[.]0[.]0[.]1:[0-9]+ on fd $fd\$" \
+		"${CONF_VERBOSE_ECHO[$key]//fd F:/fd $fd:}"
 	start_server "$LAB" -q
 	tcp_echo "$PORT" "quiet"
 	stop_server
 	[[ ! -s $SERVER_ERR ]] || { cat "$SERVER_ERR" >&2; return 1; }
+}
+
+# log_in_order FILE PATTERNS...: FILE has a line matching each pattern (extended regular
+# expressions, one a line in each argument), in that order, other lines between them allowed.
+log_in_order() {
+	local file=$1
+	shift
+	PATTERNS=$(printf '%s\n' "$@") awk '
+	BEGIN { n = split(ENVIRON["PATTERNS"], p, "\n"); k = 1 }
+	k <= n && $0 ~ p[k] { k++ }
+	END {
+		if (k <= n) {
+			printf "# -v did not log /%s/ after /%s/:\n", p[k], p[k - 1] > "/dev/stderr"
+			exit 1
+		}
+	}' "$file" || { cat "$file" >&2; return 1; }
 }
 
 # Started with descriptors 0, 1 or 2 closed, no program puts a socket there: the server's
