@@ -180,6 +180,20 @@ stop_all() {
 fd_count() { local fds=(/proc/"$1"/fd/*); echo "${#fds[@]}"; }
 thread_count() { local t=(/proc/"$1"/task/*); echo "${#t[@]}"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/"$1"/status; }
+# peak_rss_kb PID: the highest resident set size (VmHWM, proc(5)) that PID or any of its
+# children has reached, in kB: no peak between two samples is missed. A child is seen only
+# while it lives: sample again and again over a run to follow a forking server's children.
+# (A forked child starts with no more resident than its parent: the parent's RSS before the
+# run is a fair base for both.)
+peak_rss_kb() {
+	local p kb max=0
+	for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		kb=$(awk '/^VmHWM:/ { print $2 }' /proc/"$p"/status 2>/dev/null) || continue
+		((${kb:-0} > max)) && max=$kb
+	done
+	echo "$max"
+}
+
 # R running, S sleeping in a system call, Z zombie... (proc(5))
 proc_state() { awk '{ print $3 }' /proc/"$1"/stat 2>/dev/null; }
 children() { cat /proc/"$1"/task/*/children 2>/dev/null | wc -w; }
