@@ -196,6 +196,19 @@ closed_at_least() { (($(grep -c 'closed' "$SERVER_ERR") >= $1)); }
 	[[ $(grep -c 'closed .*: server stopping$' "$SERVER_ERR") -eq 8 ]]
 }
 
+# Every thread adds what it echoed to one count, under the lock: 64 clients echo 4000
+# messages of 16 bytes each at once, and after the stop the summary counts every byte. An
+# increment without the lock loses some when two threads add at once (it did, 3 runs of 3).
+@test "$LAB: 64 clients at once: the summary counts every byte they echoed, exactly" {
+	start_server "$LAB" -q
+	run loadgen echo -c 64 -n 4000 -s 16
+	[[ $status -eq 0 && $(result_field ok "$output") -eq 64 ]] ||
+		{ echo "$output" >&2; return 1; }
+	stop_server
+	[[ $SERVER_STATUS -eq 0 ]] || { cat "$SERVER_ERR" >&2; return 1; }
+	assert_summary 64 4096000 ''
+}
+
 # --- no thread to be had: RLIMIT_NPROC -------------------------------------------------------
 
 # With room for 3 threads, 5 clients: 3 are served, 2 are refused with a log line (EAGAIN from
