@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # The suite's own machinery holds: every lab file runs every conformance case or says why
-# not (tools/conformance.sh), and the checks that do so fail when they should.
+# not (tools/conformance.sh), the checks that do so fail when they should, and a wait on a
+# server that ended or stalled gives up early, saying which (wait_for).
 
 bats_require_minimum_version 1.5.0
 load helpers/iomodels
@@ -67,4 +68,33 @@ teardown() {
 		grep -q "^${f##*/}: conf_brand_new.* is neither called nor skipped" <<<"$output" ||
 			{ echo "# ${f##*/} not held to a new case: $output" >&2; return 1; }
 	done
+}
+
+# A server that ends on its own (here SIGKILL) ends every wait on it at once, with how.
+@test "suite: a wait on a server that ended gives up at once and says how it ended" {
+	local err=$BATS_TEST_TMPDIR/err
+	start_server 03-select
+	kill -KILL "$SERVER_PID"
+	if wait_for "$WAIT" grep -q 'never logged' "$SERVER_ERR" 2>"$err"; then
+		echo "# the wait succeeded" >&2
+		return 1
+	fi
+	cat "$err"
+	grep -q "the server ($SERVER_PID) was killed by SIGKILL" "$err"
+}
+
+# A stopped server (SIGSTOP) neither exits on SIGTERM nor does anything else: stop_server
+# gives up once its activity stood still for STALL seconds, not at the deadline.
+@test "suite: a wait for a server that stands still gives up when it stalled, and says so" {
+	local err=$BATS_TEST_TMPDIR/err
+	start_server 03-select
+	kill -STOP "$SERVER_PID"
+	if STALL=2 WAIT=600 stop_server 2>"$err"; then
+		echo "# the server stopped" >&2
+		return 1
+	fi
+	kill -CONT "$SERVER_PID"
+	cat "$err"
+	grep -q '^# gave up waiting for: is_gone .*: no progress in 2s (1 tasks, ' "$err"
+	grep -q 'still running in state T' "$err"
 }

@@ -694,12 +694,13 @@ close_wait_with_echo_pending() {
 
 # received_at_least PORT BYTES: the server's connections on PORT have received that much
 # (tcp_info's bytes_received, summed): traffic flows, whatever the lab's model.
-received_at_least() {
-	local got
-	got=$(ss -Htin "( sport = :$1 )" | grep -o 'bytes_received:[0-9]*' |
-		awk -F: '{ n += $2 } END { print n + 0 }')
-	((got >= $2))
+received_at_least() { (($(bytes_received "$1") >= $2)); }
+bytes_received() {
+	ss -Htin "( sport = :$1 )" | grep -o 'bytes_received:[0-9]*' |
+		awk -F: '{ n += $2 } END { print n + 0 }'
 }
+# A stream that stopped flowing will not reach the count: say so once it stood still.
+progress_received_at_least() { echo "$(bytes_received "$1") bytes received"; }
 
 # strace_attach PID FILE: count PID's system calls (all threads) into FILE until
 # strace_detach; returns once strace is attached.
