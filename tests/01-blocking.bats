@@ -2,6 +2,11 @@
 # 01-blocking: the iterative server. It passes every conformance case, one client at a time,
 # and the test that shows what blocking costs: the second client waits for the first.
 
+# conformance: skip conf_max_conns -- it holds one connection at a time and the rest wait in
+#   the accept queue, unaccepted: -m has nobody to refuse
+# conformance: skip conf_idle_memory -- idle clients wait in the accept queue, not in the
+#   server: the bound would hold without testing anything
+
 LAB=01-blocking
 load helpers/conformance
 
@@ -43,6 +48,10 @@ teardown() { conformance_teardown; }
 }
 @test "$LAB: started with fds 0-2 closed, no socket takes their place" { conf_std_fds_closed; }
 @test "$LAB: listening on is printed after listen()" { conf_listen_before_announce; }
+# No wait apart from the read, as in 08 and 09: one message, one read (the wait), one write.
+@test "$LAB: one echoed message costs one read (the wait) and one write" {
+	conf_one_wait_per_echo read
+}
 @test "$LAB: short writes: every byte echoed, summary exact" {
 	conf_short_io_server blocking
 }

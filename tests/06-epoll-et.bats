@@ -6,6 +6,9 @@
 # far larger than one read, bytes and FIN together), reading again after a flush, accepting
 # again unasked after running out of descriptors, and a read budget per turn.
 
+# conformance: skip conf_one_wait_per_echo -- a loop that reads until EAGAIN may echo without
+#   waiting; et_one_wait_per_echo holds it to the rest
+
 LAB=06-epoll-et
 load helpers/conformance
 

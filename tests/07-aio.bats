@@ -25,6 +25,15 @@
 # - conf_idle_memory for server-posixaio: an idle connection holds a helper thread and its
 #   buffer, not under 1 KiB; measured below. The io_uring server meets the 1 KiB.
 
+# conformance: skip conf_short_io_server -- no LD_PRELOAD reaches their I/O (above)
+# conformance: skip conf_short_io_client -- no LD_PRELOAD reaches its I/O (above)
+# conformance: skip conf_one_wait_per_echo -- no read or write to count; counted below instead
+# conformance server-posixaio: skip conf_idle_memory -- a helper thread per idle connection
+# conformance server-posixaio: skip conf_client_trickle -- a client case: run with io_uring's
+# conformance server-posixaio: skip conf_client_reader_gone -- a client case, as above
+# conformance server-posixaio: skip conf_client_early_close -- a client case, as above
+# conformance server-posixaio: skip conf_client_turned_away -- a client case, as above
+
 LAB=07-aio
 load helpers/conformance
 

@@ -43,7 +43,8 @@ done
 kill -TERM "$server_pid"
 wait "$strace_pid"
 
-echo "== $lab/server under strace, while '$lab/client' echoed \"hello\\nworld\\n\", then SIGTERM =="
+printf '== %s/server under strace, while %s echoed "hello\\nworld\\n", then SIGTERM ==\n' \
+	"$lab" "'$lab/client'"
 # From the lab's first call of its own on (the self-pipe of sig_setup(), the listening socket, or
 # a ring): what ld.so and libc do at start-up is not the model.
 awk '/(pipe2|socket|io_uring_setup)\(/ { on = 1 } on' "$tmp/trace" |

@@ -15,6 +15,10 @@
 # listen, for an echo, for a server to fall asleep or to exit. A correct lab meets each in a
 # fraction of a second; the margin is for the sanitizer build on a busy machine. Lower it
 # (IOMODELS_WAIT=5 bats tests/03-select.bats) to make a broken lab fail faster.
+#
+# IOMODELS_STALL=N (default 10): a wait whose progress can be measured (a stream's bytes, a
+# stopping server's work) gives up when that stood still for N seconds, and a wait gives up
+# at once when the server ended on its own; each says what it saw (wait_for).
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 LOADGEN=$ROOT/bench/loadgen
@@ -22,6 +26,8 @@ TOOLS=$ROOT/tests/tools
 
 # The sanitizer build starts and runs slower; give every wait the same generous deadline.
 WAIT=${IOMODELS_WAIT:-30}
+# A wait whose progress can be measured gives up when it stood still this long (wait_for).
+STALL=${IOMODELS_STALL:-10}
 # No test may hang the suite: bats fails a test that runs longer than this (bats-core 1.7+).
 export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-$((WAIT * 10))}
 
@@ -47,12 +53,39 @@ not_the_labs() {
 
 # wait_for SECONDS COMMAND...: run COMMAND until it succeeds; fail after SECONDS. On failure,
 # if a function why_not_COMMAND exists, it is called with the same arguments to say what was
-# seen instead.
+# seen instead. Two things end the wait sooner, each saying what it saw, so that a broken lab
+# fails in seconds, not at the deadline:
+# - the server start_server started last has ended on its own (a crash, an exit), not through
+#   stop_server: whatever COMMAND waits for, nothing more will come from it;
+# - a function progress_COMMAND exists (same arguments) and what it prints, a measure of the
+#   progress towards COMMAND (bytes received, work done), stayed the same for STALL seconds:
+#   the stream or the process stalled.
 wait_for() {
-	local limit=$1 deadline
+	local limit=$1 deadline last='' now moved=$SECONDS checked=$SECONDS
 	shift
 	deadline=$((SECONDS + limit))
 	until "$@"; do
+		# Once a second: the checks cost more than the condition.
+		if ((SECONDS != checked)); then
+			checked=$SECONDS
+			if server_ended; then
+				echo "# gave up waiting for: $*: $SERVER_ENDED" >&2
+				return 1
+			fi
+			if declare -F "progress_$1" >/dev/null; then
+				now=$("progress_$1" "${@:2}")
+				if [[ $now != "$last" ]]; then
+					last=$now
+					moved=$SECONDS
+				elif ((SECONDS - moved >= STALL)); then
+					echo "# gave up waiting for: $*: no progress in ${STALL}s ($now)" >&2
+					if declare -F "why_not_$1" >/dev/null; then
+						"why_not_$1" "${@:2}" >&2
+					fi
+					return 1
+				fi
+			fi
+		fi
 		if ((SECONDS >= deadline)); then
 			echo "# gave up after ${limit}s waiting for: $*" >&2
 			if declare -F "why_not_$1" >/dev/null; then
@@ -62,6 +95,25 @@ wait_for() {
 		fi
 		sleep 0.02
 	done
+}
+
+# server_ended: the server start_server started last is gone, and not stopped by stop_server
+# (or by a test that set SERVER_STOPPED to its PID first). Sets SERVER_ENDED to how it ended.
+server_ended() {
+	local st=0
+	[[ -n ${SERVER_PID:-} && $SERVER_PID != "${SERVER_STOPPED:-}" ]] || return 1
+	is_gone "$SERVER_PID" || return 1
+	SERVER_STOPPED=$SERVER_PID
+	# Its status, if this shell started it (not in a subshell: run, $(...)).
+	wait "$SERVER_PID" 2>/dev/null || st=$?
+	if ((st == 127)); then
+		SERVER_ENDED="the server ($SERVER_PID) has ended"
+	elif ((st > 128)); then
+		SERVER_ENDED="the server ($SERVER_PID) was killed by SIG$(kill -l $((st - 128)))"
+	else
+		SERVER_ENDED="the server ($SERVER_PID) exited, status $st"
+	fi
+	SERVER_ENDED+="; its log ends: $(tail -3 "${SERVER_ERR:-/dev/null}" 2>/dev/null | tr '\n' '|')"
 }
 
 # deadline COMMAND...: COMMAND with the suite's deadline, so a client that never ends (one
@@ -139,6 +191,7 @@ listening_or_dead() {
 # stop_server [PID [SIGNAL]]: SIGTERM (or SIGNAL), then wait for the exit; sets SERVER_STATUS.
 stop_server() {
 	local pid=${1:-$SERVER_PID} sig=${2:-TERM}
+	SERVER_STOPPED=$pid
 	kill -"$sig" "$pid"
 	wait_for "$WAIT" is_gone "$pid" || return 1
 	SERVER_STATUS=0
@@ -148,6 +201,9 @@ stop_server() {
 is_gone() {
 	! kill -0 "$1" 2>/dev/null || [[ $(proc_state "$1") == Z ]]
 }
+# A process on its way out works at it: CPU time, or sleeps and wake-ups (a thread joined, a
+# child reaped). One whose every thread sits still, with none of that, is stuck.
+progress_is_gone() { activity "$1"; }
 why_not_is_gone() {
 	echo "# process $1 still running $(sleep_report "$1") after the signal;" \
 		"signals pending: $(awk '/^(ShdPnd|SigPnd|SigBlk):/ { printf "%s ", $0 }' \
@@ -180,6 +236,20 @@ stop_all() {
 fd_count() { local fds=(/proc/"$1"/fd/*); echo "${#fds[@]}"; }
 thread_count() { local t=(/proc/"$1"/task/*); echo "${#t[@]}"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/"$1"/status; }
+# peak_rss_kb PID: the highest resident set size (VmHWM, proc(5)) that PID or any of its
+# children has reached, in kB: no peak between two samples is missed. A child is seen only
+# while it lives: sample again and again over a run to follow a forking server's children.
+# (A forked child starts with no more resident than its parent: the parent's RSS before the
+# run is a fair base for both.)
+peak_rss_kb() {
+	local p kb max=0
+	for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		kb=$(awk '/^VmHWM:/ { print $2 }' /proc/"$p"/status 2>/dev/null) || continue
+		((${kb:-0} > max)) && max=$kb
+	done
+	echo "$max"
+}
+
 # R running, S sleeping in a system call, Z zombie... (proc(5))
 proc_state() { awk '{ print $3 }' /proc/"$1"/stat 2>/dev/null; }
 children() { cat /proc/"$1"/task/*/children 2>/dev/null | wc -w; }
@@ -267,6 +337,23 @@ spinning() {
 			"and used $((c1 - c0)) ticks" >&2; return 1; }
 }
 voluntary_switches() { awk '/^voluntary_ctxt_switches:/ { print $2 }' /proc/"$1"/status; }
+
+# activity PID: what changes while PID or one of its children works: the CPU time and the
+# context switches of every thread, and how many threads and children there are. The same
+# twice, seconds apart: it did nothing meanwhile. (Not for a process stopped by SIGSTOP.)
+activity() {
+	local p files=()
+	for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		files+=(/proc/"$p"/task/*/stat /proc/"$p"/task/*/status)
+	done
+	# stat: the command name, in parentheses, may hold spaces (08 names its threads "echo
+	# fd N"); utime and stime are the 12th and 13th fields after it (proc(5)). cat, not awk,
+	# reads the files: it goes on past a thread that ended meanwhile.
+	cat "${files[@]}" 2>/dev/null |
+		awk '/^[0-9]+ \(/ { sub(/.*\) /, ""); ticks += $12 + $13; tasks++ }
+		/ctxt_switches:/ { switches += $2 }
+		END { printf "%d tasks, %d ticks, %d switches\n", tasks, ticks, switches }'
+}
 
 # A lab's own per-test resource snapshot, compared after clients leave.
 snapshot() {
