@@ -33,6 +33,9 @@
 # conformance server-posixaio: skip conf_client_reader_gone -- a client case, as above
 # conformance server-posixaio: skip conf_client_early_close -- a client case, as above
 # conformance server-posixaio: skip conf_client_turned_away -- a client case, as above
+# conformance server-posixaio: skip conf_client_slow_stdout -- a client case, as above
+# conformance server-posixaio: skip conf_client_reset_unread -- a client case, as above
+# conformance server-posixaio: skip conf_client_more_than_echo -- a client case, as above
 
 LAB=07-aio
 load helpers/conformance
