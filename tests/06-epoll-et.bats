@@ -388,6 +388,47 @@ longest_turn() {
 	((longest <= budget))
 }
 
+accept_queue_is() { (($(accept_queue "$1") == $2)); }
+
+# longest_accept_run FILE: the most accept4 calls in a row in strace's output FILE (of
+# accept4 and epoll_wait), with no epoll_wait between them.
+longest_accept_run() {
+	awk '/accept4\(/ { if (++run > max) max = run; next } /epoll_wait\(/ { run = 0 }
+		END { print max + 0 }' "$1"
+}
+
+# One edge of the listening socket can announce a whole connect storm, and edge-triggered the
+# loop must accept until EAGAIN, but not in one go: the storm refills the queue as fast as it
+# is emptied, and the connected clients would wait as long as it lasts. 200 clients queue
+# while the server is stopped; it accepts them ACCEPT_BUDGET at a time, with a wait (and the
+# connected clients' turn) between, and holds every one.
+@test "$LAB: a connect storm is accepted ACCEPT_BUDGET at a time, each batch after a wait" {
+	local t=$BATS_TEST_TMPDIR/strace lg=$BATS_TEST_TMPDIR/hold.out n=200 budget longest
+	command -v strace >/dev/null || skip "strace is not installed"
+	budget=$(sed -n 's/^#define ACCEPT_BUDGET[[:space:]]*\([0-9]*\).*/\1/p' "$ROOT/$LAB/server.c")
+	[[ -n $budget ]] && ((budget < n))
+	start_server "$LAB" -q
+	snapshot
+	strace -o "$t" -e trace=accept4,epoll_wait -p "$SERVER_PID" 2>"$t.err" 3>&- &
+	STRACE_PID=$!
+	BG_PIDS+=("$STRACE_PID")
+	wait_for "$WAIT" grep -q 'attached' "$t.err"
+	kill -STOP "$SERVER_PID"
+	bg "$LOADGEN" -q -p "$PORT" -t $((WAIT * 2)) -c "$n" hold >"$lg"
+	wait_for "$WAIT" accept_queue_is "$PORT" "$n"
+	kill -CONT "$SERVER_PID"
+	wait_for "$WAIT" grep -q '^hold ' "$lg"
+	grep -q "^hold held=$n refused=0$" "$lg" || { cat "$lg" >&2; return 1; }
+	strace_detach
+	longest=$(longest_accept_run "$t")
+	echo "# $n queued: $(grep -c 'accept4(' "$t") accept4 calls, at most $longest in a row" \
+		"(ACCEPT_BUDGET $budget)" >&3
+	((longest <= budget)) || { echo "# $longest accepts without a wait" >&2; return 1; }
+	kill -USR1 "$BG_PID"
+	wait "$BG_PID"
+	assert_baseline
+}
+
 # Out of descriptors, accept() fails with EMFILE and the client stays queued, so the
 # listening socket stays readable. Edge-triggered, epoll does not report it again: there is no
 # spin to fear, but the opposite. The edge is spent, so when a connection closes no edge says
