@@ -399,11 +399,11 @@ longest_accept_run() {
 
 # One edge of the listening socket can announce a whole connect storm, and edge-triggered the
 # loop must accept until EAGAIN, but not in one go: the storm refills the queue as fast as it
-# is emptied, and the connected clients would wait as long as it lasts. 200 clients queue
-# while the server is stopped; it accepts them ACCEPT_BUDGET at a time, with a wait (and the
-# connected clients' turn) between, and holds every one.
+# is emptied, and the connected clients would wait as long as it lasts. 600 clients queue
+# while the server is stopped; it accepts them ACCEPT_BUDGET (512) at a time, with a wait (and
+# the connected clients' turn) between, and holds every one.
 @test "$LAB: a connect storm is accepted ACCEPT_BUDGET at a time, each batch after a wait" {
-	local t=$BATS_TEST_TMPDIR/strace lg=$BATS_TEST_TMPDIR/hold.out n=200 budget longest
+	local t=$BATS_TEST_TMPDIR/strace lg=$BATS_TEST_TMPDIR/hold.out n=600 budget longest
 	command -v strace >/dev/null || skip "strace is not installed"
 	budget=$(sed -n 's/^#define ACCEPT_BUDGET[[:space:]]*\([0-9]*\).*/\1/p' "$ROOT/$LAB/server.c")
 	[[ -n $budget ]] && ((budget < n))
