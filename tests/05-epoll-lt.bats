@@ -1,9 +1,9 @@
 #!/usr/bin/env bats
 # 05-epoll-lt: the level-triggered epoll event loop. It passes every conformance case, and the
 # tests that show what epoll is known for: thousands of connections past FD_SETSIZE, sleeping
-# in epoll_wait, an interest list the kernel keeps (registered once, changed only when the
-# echo backs up), staying calm when descriptors run out, and a client that copes with what
-# epoll refuses (regular files, /dev/null).
+# in epoll_wait, many ready clients served by one wait, an interest list the kernel keeps
+# (registered once, changed only when the echo backs up), staying calm when descriptors run
+# out, and a client that copes with what epoll refuses (regular files, /dev/null).
 
 LAB=05-epoll-lt
 load helpers/conformance

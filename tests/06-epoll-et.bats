@@ -3,8 +3,9 @@
 # tests of what epoll is known for (as 05-epoll-lt: thousands of connections, sleeping in
 # epoll_wait, out of descriptors, a client that copes with regular files), and the tests of
 # what edge-triggered demands: registered once and never changed, read until EAGAIN (a burst
-# far larger than one read, bytes and FIN together), reading again after a flush, accepting
-# again unasked after running out of descriptors, and a read budget per turn.
+# longer than one read, bytes and FIN together), reading again after a flush, accepting until
+# EAGAIN in batches (a connect storm) and again unasked after running out of descriptors, and a
+# read budget per turn.
 
 LAB=06-epoll-et
 load helpers/conformance
