@@ -97,7 +97,7 @@ et_one_wait_per_echo() {
 	wait_for "$WAIT" in_epoll_wait "$SERVER_PID"
 	strace_detach
 	exec {fd}>&-
-	waits=$(syscall_count "$t" epoll_wait)
+	waits=$(syscall_count "$t" epoll_wait epoll_pwait)
 	nread=$(syscall_count "$t" read recvfrom recvmsg)
 	nwrite=$(syscall_count "$t" write sendto sendmsg)
 	echo "# $n messages: $waits epoll_wait, $nread reads, $nwrite writes" >&3
