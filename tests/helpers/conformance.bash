@@ -93,9 +93,9 @@ conf_concurrent_clients() {
 # handshakes; one that accepts until the queue is empty, up to its budget, takes all K in a
 # row. SEP names the calls that mark a pass, comma-separated (the lab's wait; read for a
 # sweep; clone for a fork): strace counts those made between the first and the last accept.
-# Then every client gets its echo.
+# Then every client gets its echo. K (200) must not be more than the lab's budget.
 conf_accept_storm() {
-	local sep=$1 k=200 t=$BATS_TEST_TMPDIR/strace lg=$BATS_TEST_TMPDIR/hold.out between
+	local sep=$1 k=${2:-200} t=$BATS_TEST_TMPDIR/strace lg=$BATS_TEST_TMPDIR/hold.out between
 	command -v strace >/dev/null || skip "strace is not installed"
 	start_server "$LAB" -q
 	strace_attach "$SERVER_PID" "$t" -e trace="accept,accept4,$sep"
