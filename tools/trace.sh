@@ -16,7 +16,7 @@ command -v strace >/dev/null 2>&1 || {
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-calls='pipe2|socket|bind|listen|accept4?|read|write|recvfrom|sendto|shutdown|close'
+calls='pipe2|socket|bind|listen|accept4?|read|write|recvfrom|sendto|shutdown|close(_range)?'
 calls+='|p?select6?|p?poll|epoll_create1?|epoll_ctl|epoll_p?wait|io_uring_setup|io_uring_enter'
 calls+='|clone3?|fork|vfork|wait4|fcntl|rt_sigreturn|exit_group'
 

@@ -150,6 +150,35 @@ conf_concurrent_clients() {
 	assert_baseline
 }
 
+# A connect storm, in small: K clients complete their handshakes while the server is stopped
+# (SIGSTOP), so that all K wait in the accept queue, each with a message sent, when it
+# resumes. A server that takes one client per pass needs K passes, each a wait or a sweep over
+# every connection, while in a real storm the queue overflows and the kernel drops
+# handshakes; one that accepts until the queue is empty, up to its budget, takes all K in a
+# row. SEP names the calls that mark a pass, comma-separated (the lab's wait; read for a
+# sweep; clone for a fork): strace counts those made between the first and the last accept.
+# Then every client gets its echo. K (200) must not be more than the lab's budget.
+conf_accept_storm() {
+	local sep=$1 k=${2:-200} t=$BATS_TEST_TMPDIR/strace lg=$BATS_TEST_TMPDIR/hold.out between
+	command -v strace >/dev/null || skip "strace is not installed"
+	start_server "$LAB" -q
+	strace_attach "$SERVER_PID" "$t" -e trace="accept,accept4,$sep"
+	kill -STOP "$SERVER_PID"
+	# Twice the usual deadline: strace stops the server (in 09 every child too) at every call.
+	bg "$LOADGEN" -q -p "$PORT" -t $((WAIT * 2)) -c "$k" hold >"$lg"
+	wait_for "$WAIT" accept_queue_is "$PORT" "$k"
+	kill -CONT "$SERVER_PID"
+	wait_for $((WAIT * 2)) grep -q '^hold ' "$lg"
+	strace_detach
+	grep -q "^hold held=$k refused=0$" "$lg" || { cat "$lg" >&2; return 1; }
+	kill -USR1 "$BG_PID"
+	wait "$BG_PID" || { cat "$lg" >&2; return 1; }
+	between=$(calls_between_accepts "$t" "$sep")
+	echo "# $k clients queued: accepted with $between calls of $sep between the first and the last" >&3
+	((between <= 2)) || { echo "# $between calls of $sep between the accepts" >&2; return 1; }
+}
+accept_queue_is() { [[ $(accept_queue "$1") -eq $2 ]]; }
+
 # --- clean-up ------------------------------------------------------------------------------
 
 # Clients that leave politely (FIN): fds (threads, children) return to the baseline.
@@ -798,17 +827,39 @@ bytes_received() {
 # A stream that stopped flowing will not reach the count: say so once it stood still.
 progress_received_at_least() { echo "$(bytes_received "$1") bytes received"; }
 
-# strace_attach PID FILE: count PID's system calls (all threads) into FILE until
-# strace_detach; returns once strace is attached.
+# strace_attach PID FILE [OPTION...]: count PID's system calls (all threads) into FILE until
+# strace_detach, or with OPTIONs (-e trace=...), trace them instead; returns once strace is
+# attached.
 strace_attach() {
-	strace -f -c -o "$2" -p "$1" 2>"$2.err" 3>&- &
+	local pid=$1 file=$2
+	shift 2
+	(($#)) || set -- -c
+	strace -f "$@" -o "$file" -p "$pid" 2>"$file.err" 3>&- &
 	STRACE_PID=$!
 	BG_PIDS+=("$STRACE_PID")
-	wait_for "$WAIT" grep -q 'attached' "$2.err"
+	wait_for "$WAIT" grep -q 'attached' "$file.err"
 }
 strace_detach() {
 	kill -INT "$STRACE_PID"
 	wait "$STRACE_PID" || true
+}
+
+# calls_between_accepts FILE NAMES: in an strace -f trace, the calls of NAMES (comma-separated)
+# made between the first and the last accept that returned a descriptor.
+calls_between_accepts() {
+	awk -v names=",$2," '
+		{
+			resumed = $2 ~ /^<\.\.\./
+			name = resumed ? $3 : $2
+			sub(/\(.*/, "", name)
+			finished = $0 !~ /<unfinished \.\.\.>$/
+		}
+		!resumed && index(names, "," name ",") { n++ }
+		finished && (name == "accept" || name == "accept4") && / = [0-9]+$/ {
+			if (!seen) { first = n; seen = 1 }
+			last = n
+		}
+		END { print last - first }' "$1"
 }
 
 # syscall_count FILE NAME...: calls of those names in strace -c's table.
