@@ -23,6 +23,9 @@ teardown() { conformance_teardown; }
 @test "$LAB: client is byte-exact for 10 MiB through a pipe" { conf_client_pipe; }
 @test "$LAB: client handles empty input and a typed line" { conf_client_small; }
 @test "$LAB: 50 concurrent clients each get their own bytes" { conf_concurrent_clients; }
+@test "$LAB: 200 clients queued at once are accepted after one epoll_wait, then echoed" {
+	conf_accept_storm epoll_wait
+}
 @test "$LAB: clients leaving with FIN leave no fd behind" { conf_fin_cleanup; }
 @test "$LAB: clients resetting mid-echo leave no fd behind" { conf_reset_cleanup; }
 @test "$LAB: half-close: all bytes come back, then the server closes" { conf_half_close; }
