@@ -126,6 +126,8 @@ static struct {
 	struct io_uring_sqe	*sqes;
 	unsigned		*cq_head, *cq_tail, cq_mask;
 	struct io_uring_cqe	*cqes;
+	void			*map[3];	/* the three mappings, for ring_close() */
+	size_t			 map_len[3];
 } ring;
 /* Our tail of the submission queue: entries up to here are filled in, the kernel sees them
  * once ring_enter() publishes it. */
@@ -249,12 +251,15 @@ ring_setup(const char **why)
 	 * the completion ring (its indices and the completions themselves), and the submission
 	 * entries. The offsets of the indices come back in p.
 	 */
-	sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(unsigned),
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_SQ_RING);
-	cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_CQ_RING);
-	ring.sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe),
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_SQES);
+	ring.map_len[0] = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	ring.map_len[1] = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	ring.map_len[2] = p.sq_entries * sizeof(struct io_uring_sqe);
+	ring.map[0] = sq = mmap(NULL, ring.map_len[0], PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_SQ_RING);
+	ring.map[1] = cq = mmap(NULL, ring.map_len[1], PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_CQ_RING);
+	ring.map[2] = ring.sqes = mmap(NULL, ring.map_len[2], PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_SQES);
 	if (sq == MAP_FAILED || cq == MAP_FAILED || ring.sqes == MAP_FAILED) {
 		(void)snprintf(reason, sizeof(reason), "mmap of the rings: %s", strerror(errno));
 		*why = reason;
@@ -612,7 +617,18 @@ static void
 conn_close(struct conn *c, const char *why)
 {
 	/* Nothing else is in flight for this fd: the request that ended it has completed. */
-	(void)sqe_get(IORING_OP_CLOSE, c->fd, OP_CLOSE);
+	if (ring.fd != -1) {
+		(void)sqe_get(IORING_OP_CLOSE, c->fd, OP_CLOSE);
+	} else {
+		/*
+		 * The end (see main): the ring is gone, but its request may hold the socket open
+		 * until the kernel has torn the ring down, after the process has exited. shutdown(2)
+		 * ends the connection now, whoever holds the socket (the client sees the FIN);
+		 * close(2) lets go of the descriptor.
+		 */
+		(void)shutdown(c->fd, SHUT_RDWR);
+		(void)close(c->fd);
+	}
 	log_event("closed %s (fd %d): %s", c->peer, c->fd, why);
 	if (c->bid >= 0)
 		buf_give(c->bid);
@@ -700,24 +716,24 @@ serve(int listen_fd, int wake_fd)
 /* end doc:serve */
 
 /*
- * Cancel every request still in flight, and return once the kernel has let go of them
- * (IORING_REGISTER_SYNC_CANCEL, Linux 6.0): a receive waiting for bytes, a send waiting for
- * room, the accept. Until then the kernel may still write into a buffer or read from one, and
- * holds the sockets open whatever close() is asked.
+ * The end: let go of the ring. It is a file, and each of its three mappings holds it open as
+ * its descriptor does; once they are all gone, the kernel cancels every request still in
+ * flight, in one pass over them, and lets go of their sockets (in the background: close()
+ * returns at once). What a request may still write into, the pool, its buffer ring and
+ * accept_ss, stays where it is until the process has exited.
  */
+/* doc:ring_close */
 static void
-ring_cancel_all(void)
+ring_close(void)
 {
-	struct io_uring_sync_cancel_reg reg;
+	int i;
 
-	memset(&reg, 0, sizeof(reg));
-	reg.flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
-	reg.timeout.tv_sec = -1;	/* no time limit */
-	reg.timeout.tv_nsec = -1;
-	if (syscall(SYS_io_uring_register, ring.fd, IORING_REGISTER_SYNC_CANCEL, &reg, 1) == -1 &&
-	    errno != ENOENT)
-		log_error("IORING_REGISTER_SYNC_CANCEL: %s", strerror(errno));
+	for (i = 0; i < 3; i++)
+		(void)munmap(ring.map[i], ring.map_len[i]);
+	(void)close(ring.fd);
+	ring.fd = -1;
 }
+/* end doc:ring_close */
 
 int
 main(int argc, char *argv[])
@@ -789,15 +805,20 @@ main(int argc, char *argv[])
 
 	status = serve(listen_fd, wake_fd) == 0 ? 0 : 1;
 
-	/* The kernel lets go of every buffer and socket first; then the closes mean it. */
-	ring_cancel_all();
-	/* Stop accepting first, then let every client go. */
+	/* doc:the_end */
+	/*
+	 * A request holds its socket open, whatever close() says: the ring goes first, and takes
+	 * the accept and every connection's request with it. Then stop accepting, and let every
+	 * client go, each with shutdown() and close() (see conn_close).
+	 */
+	ring_close();
+	(void)shutdown(listen_fd, SHUT_RDWR);	/* stops listening now, as close() would */
 	(void)close(listen_fd);
 	for (fd = 0; fd <= max_fd; fd++)
 		if (conns[fd].open)
 			conn_close(&conns[fd], "server stopping");
-	(void)ring_enter(0, -1);	/* hand the closes over; the process exits next anyway */
-	free(conns);
+	free(conns);	/* the kernel never writes into the table, nor into a pending buffer */
+	/* end doc:the_end */
 	stats_print(&stats);
 	return status;
 }
