@@ -95,7 +95,15 @@
 #define BUF_SIZE	16384
 #define BGID		0		/* the pool's number ("buffer group") in the ring */
 
-/* What a request was, in the low byte of its user_data; the descriptor is in the rest. */
+/*
+ * Accept requests in flight at once. Each takes one client, so in a connect storm a pass of
+ * the loop takes up to ACCEPTS from the listen queue: the budget, since the pass also reaps
+ * the connected clients' completions. Each has its own place for the client's address.
+ */
+#define ACCEPTS		16
+
+/* What a request was, in the low byte of its user_data; the descriptor is in the rest (for
+ * an accept, which of the ACCEPTS it is). */
 enum op {
 	OP_ACCEPT,		/* a client to accept, on the listening socket */
 	OP_RECV,		/* bytes from a client */
@@ -149,9 +157,12 @@ static long			 nconns;
 static long			 max_conns;
 static struct accept_pause	 pause_accept;
 static struct stats		 stats;
-/* Where the kernel writes the address of the client it accepts (one accept at a time). */
-static struct sockaddr_storage	 accept_ss;
-static socklen_t		 accept_len;
+/* Where the kernel writes the address of the client each accept takes; armed: in flight. */
+static struct {
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	bool			 armed;
+} accepts[ACCEPTS];
 
 /*
  * The kernel reads and writes the rings' indices from another CPU while this loop runs. Loading
@@ -427,13 +438,15 @@ cqe_seen(void)
 /* The requests, one function each; every one completes with a cqe carrying its user_data. */
 /* doc:queue */
 static void
-queue_accept(int listen_fd)
+queue_accept(int listen_fd, int i)
 {
 	struct io_uring_sqe *sqe = sqe_get(IORING_OP_ACCEPT, listen_fd, OP_ACCEPT);
 
-	accept_len = sizeof(accept_ss);
-	sqe->addr = (uintptr_t)&accept_ss;	/* the kernel writes the client's address here */
-	sqe->addr2 = (uintptr_t)&accept_len;
+	sqe->user_data = (uint64_t)i << 8 | OP_ACCEPT;	/* accept i of ACCEPTS */
+	accepts[i].armed = true;
+	accepts[i].len = sizeof(accepts[i].ss);
+	sqe->addr = (uintptr_t)&accepts[i].ss;	/* the kernel writes the client's address here */
+	sqe->addr2 = (uintptr_t)&accepts[i].len;
 	sqe->accept_flags = SOCK_CLOEXEC;	/* and not SOCK_NONBLOCK: see main */
 }
 
@@ -470,12 +483,12 @@ queue_writable(struct conn *c)
 /* end doc:queue */
 
 /*
- * An accept completed: fd is the new client's socket (or -errno). Take it, or refuse it (past
+ * Accept i completed: fd is the new client's socket (or -errno). Take it, or refuse it (past
  * the table or -m) with a log line.
  */
 /* doc:conn_open */
 static void
-conn_open(int fd)
+conn_open(int fd, int i)
 {
 	char peer[NET_ADDRSTRLEN];
 	struct conn *c;
@@ -483,13 +496,17 @@ conn_open(int fd)
 	if (fd < 0) {
 		if (fd == -EAGAIN || fd == -EINTR || fd == -ECONNABORTED)
 			return;		/* nothing to accept after all: the loop asks again */
-		/* EMFILE, ENFILE, ENOBUFS, ENOMEM: the client stays queued (common/pause.h). */
-		log_error("accept: %s; pausing accept until a connection closes or 1 s passes",
-		    strerror(-fd));
+		/*
+		 * EMFILE, ENFILE, ENOBUFS, ENOMEM: the client stays queued (common/pause.h). The
+		 * other accepts in flight may fail the same way; one line says it.
+		 */
+		if (!pause_accept.on)
+			log_error("accept: %s; pausing accept until a connection closes or 1 s "
+			    "passes", strerror(-fd));
 		accept_pause_start(&pause_accept);
 		return;
 	}
-	net_addr_str((struct sockaddr *)&accept_ss, accept_len, peer);
+	net_addr_str((struct sockaddr *)&accepts[i].ss, accepts[i].len, peer);
 	if (fd >= nslots) {
 		log_event("refused %s: fd %d is past the table (%d entries)", peer, fd, nslots);
 		net_refuse(fd);
@@ -655,18 +672,16 @@ serve(int listen_fd, int wake_fd)
 	struct io_uring_cqe *cqe;
 	const char *why;
 	struct conn *c;
-	bool accepting = false;
 	unsigned flags, op;
-	int fd, res;
+	int fd, res, i;
 
 	/* A poll of wake_fd, in flight for good: it completes once a stop signal came (main). */
 	sqe_get(IORING_OP_POLL_ADD, wake_fd, OP_WAKE)->poll32_events = POLLIN;
 	while (!sig_stop) {
-		/* 1. Submit: ask for the next client, unless accept is paused (common/pause.h). */
-		if (!accepting && !accept_paused(&pause_accept)) {
-			queue_accept(listen_fd);
-			accepting = true;
-		}
+		/* 1. Submit: ACCEPTS accepts in flight, unless accept is paused (common/pause.h). */
+		for (i = 0; i < ACCEPTS && !accept_paused(&pause_accept); i++)
+			if (!accepts[i].armed)
+				queue_accept(listen_fd, i);
 
 		/* 2. Wait: hand the kernel every request queued, sleep until one completes. */
 		if (ring_enter(1, accept_pause_ms(&pause_accept)) == -1 && errno != EINTR &&
@@ -686,9 +701,9 @@ serve(int listen_fd, int wake_fd)
 			c = &conns[fd];
 			why = NULL;
 			switch (op) {
-			case OP_ACCEPT:
-				accepting = false;
-				conn_open(res);
+			case OP_ACCEPT:		/* fd: which accept it was */
+				accepts[fd].armed = false;
+				conn_open(res, fd);
 				break;
 			case OP_RECV:
 				why = on_received(c, res, flags);
@@ -720,7 +735,7 @@ serve(int listen_fd, int wake_fd)
  * its descriptor does; once they are all gone, the kernel cancels every request still in
  * flight, in one pass over them, and lets go of their sockets (in the background: close()
  * returns at once). What a request may still write into, the pool, its buffer ring and
- * accept_ss, stays where it is until the process has exited.
+ * accepts[], stays where it is until the process has exited.
  */
 /* doc:ring_close */
 static void

@@ -266,6 +266,32 @@ in_io_uring_enter() {
 	(($(grep -c 'no pool buffer free' "$SERVER_ERR") >= 36))
 }
 
+# A connect storm: the server is stopped while 200 clients connect, so that all 200 wait in the
+# listen queue when it resumes. With one accept in flight, each pass of the loop (one
+# io_uring_enter, one "io_uring_enter: N completed" line with -v) takes one client: 200 passes
+# before the last is accepted. With several in flight, a pass takes up to that many.
+@test "$LAB server: a connect storm is accepted several clients per io_uring_enter" {
+	local fds=() fd i before passes
+	uring
+	start_server "$LAB" -v
+	wait_for "$WAIT" in_io_uring_enter "$SERVER_PID"
+	kill -STOP "$SERVER_PID"
+	for i in $(seq 200); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+		fds+=("$fd")
+	done
+	before=$(grep -c 'io_uring_enter:' "$SERVER_ERR" || true)
+	kill -CONT "$SERVER_PID"
+	wait_for "$WAIT" accepted_at_least 200
+	passes=$(awk '/io_uring_enter:/ { n++ } /accepted/ && ++a == 200 { print n; exit }' \
+		"$SERVER_ERR")
+	for fd in "${fds[@]}"; do
+		exec {fd}>&-
+	done
+	echo "# 200 clients queued: accepted in $((passes - before)) passes" >&3
+	((passes - before <= 100))
+}
+
 # The stop must not depend on the loop ever having to sleep. Pinned to loadgen's CPU at the
 # lowest priority, the server finds completions ready whenever it runs: a wait that lets
 # signals in only while it sleeps (the sig argument of io_uring_enter, like pselect's mask)
