@@ -95,7 +95,15 @@
 #define BUF_SIZE	16384
 #define BGID		0		/* the pool's number ("buffer group") in the ring */
 
-/* What a request was, in the low byte of its user_data; the descriptor is in the rest. */
+/*
+ * Accept requests in flight at once. Each takes one client, so in a connect storm a pass of
+ * the loop takes up to ACCEPTS from the listen queue: the budget, since the pass also reaps
+ * the connected clients' completions. Each has its own place for the client's address.
+ */
+#define ACCEPTS		16
+
+/* What a request was, in the low byte of its user_data; the descriptor is in the rest (for
+ * an accept, which of the ACCEPTS it is). */
 enum op {
 	OP_ACCEPT,		/* a client to accept, on the listening socket */
 	OP_RECV,		/* bytes from a client */
@@ -126,6 +134,8 @@ static struct {
 	struct io_uring_sqe	*sqes;
 	unsigned		*cq_head, *cq_tail, cq_mask;
 	struct io_uring_cqe	*cqes;
+	void			*map[3];	/* the three mappings, for ring_close() */
+	size_t			 map_len[3];
 } ring;
 /* Our tail of the submission queue: entries up to here are filled in, the kernel sees them
  * once ring_enter() publishes it. */
@@ -147,9 +157,12 @@ static long			 nconns;
 static long			 max_conns;
 static struct accept_pause	 pause_accept;
 static struct stats		 stats;
-/* Where the kernel writes the address of the client it accepts (one accept at a time). */
-static struct sockaddr_storage	 accept_ss;
-static socklen_t		 accept_len;
+/* Where the kernel writes the address of the client each accept takes; armed: in flight. */
+static struct {
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	bool			 armed;
+} accepts[ACCEPTS];
 
 /*
  * The kernel reads and writes the rings' indices from another CPU while this loop runs. Loading
@@ -249,12 +262,15 @@ ring_setup(const char **why)
 	 * the completion ring (its indices and the completions themselves), and the submission
 	 * entries. The offsets of the indices come back in p.
 	 */
-	sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(unsigned),
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_SQ_RING);
-	cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_CQ_RING);
-	ring.sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe),
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_SQES);
+	ring.map_len[0] = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	ring.map_len[1] = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	ring.map_len[2] = p.sq_entries * sizeof(struct io_uring_sqe);
+	ring.map[0] = sq = mmap(NULL, ring.map_len[0], PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_SQ_RING);
+	ring.map[1] = cq = mmap(NULL, ring.map_len[1], PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_CQ_RING);
+	ring.map[2] = ring.sqes = mmap(NULL, ring.map_len[2], PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_POPULATE, ring.fd, IORING_OFF_SQES);
 	if (sq == MAP_FAILED || cq == MAP_FAILED || ring.sqes == MAP_FAILED) {
 		(void)snprintf(reason, sizeof(reason), "mmap of the rings: %s", strerror(errno));
 		*why = reason;
@@ -422,13 +438,15 @@ cqe_seen(void)
 /* The requests, one function each; every one completes with a cqe carrying its user_data. */
 /* doc:queue */
 static void
-queue_accept(int listen_fd)
+queue_accept(int listen_fd, int i)
 {
 	struct io_uring_sqe *sqe = sqe_get(IORING_OP_ACCEPT, listen_fd, OP_ACCEPT);
 
-	accept_len = sizeof(accept_ss);
-	sqe->addr = (uintptr_t)&accept_ss;	/* the kernel writes the client's address here */
-	sqe->addr2 = (uintptr_t)&accept_len;
+	sqe->user_data = (uint64_t)i << 8 | OP_ACCEPT;	/* accept i of ACCEPTS */
+	accepts[i].armed = true;
+	accepts[i].len = sizeof(accepts[i].ss);
+	sqe->addr = (uintptr_t)&accepts[i].ss;	/* the kernel writes the client's address here */
+	sqe->addr2 = (uintptr_t)&accepts[i].len;
 	sqe->accept_flags = SOCK_CLOEXEC;	/* and not SOCK_NONBLOCK: see main */
 }
 
@@ -465,12 +483,12 @@ queue_writable(struct conn *c)
 /* end doc:queue */
 
 /*
- * An accept completed: fd is the new client's socket (or -errno). Take it, or refuse it (past
+ * Accept i completed: fd is the new client's socket (or -errno). Take it, or refuse it (past
  * the table or -m) with a log line.
  */
 /* doc:conn_open */
 static void
-conn_open(int fd)
+conn_open(int fd, int i)
 {
 	char peer[NET_ADDRSTRLEN];
 	struct conn *c;
@@ -478,13 +496,17 @@ conn_open(int fd)
 	if (fd < 0) {
 		if (fd == -EAGAIN || fd == -EINTR || fd == -ECONNABORTED)
 			return;		/* nothing to accept after all: the loop asks again */
-		/* EMFILE, ENFILE, ENOBUFS, ENOMEM: the client stays queued (common/pause.h). */
-		log_error("accept: %s; pausing accept until a connection closes or 1 s passes",
-		    strerror(-fd));
+		/*
+		 * EMFILE, ENFILE, ENOBUFS, ENOMEM: the client stays queued (common/pause.h). The
+		 * other accepts in flight may fail the same way; one line says it.
+		 */
+		if (!pause_accept.on)
+			log_error("accept: %s; pausing accept until a connection closes or 1 s "
+			    "passes", strerror(-fd));
 		accept_pause_start(&pause_accept);
 		return;
 	}
-	net_addr_str((struct sockaddr *)&accept_ss, accept_len, peer);
+	net_addr_str((struct sockaddr *)&accepts[i].ss, accepts[i].len, peer);
 	if (fd >= nslots) {
 		log_event("refused %s: fd %d is past the table (%d entries)", peer, fd, nslots);
 		net_refuse(fd);
@@ -612,7 +634,18 @@ static void
 conn_close(struct conn *c, const char *why)
 {
 	/* Nothing else is in flight for this fd: the request that ended it has completed. */
-	(void)sqe_get(IORING_OP_CLOSE, c->fd, OP_CLOSE);
+	if (ring.fd != -1) {
+		(void)sqe_get(IORING_OP_CLOSE, c->fd, OP_CLOSE);
+	} else {
+		/*
+		 * The end (see main): the ring is gone, but its request may hold the socket open
+		 * until the kernel has torn the ring down, after the process has exited. shutdown(2)
+		 * ends the connection now, whoever holds the socket (the client sees the FIN);
+		 * close(2) lets go of the descriptor.
+		 */
+		(void)shutdown(c->fd, SHUT_RDWR);
+		(void)close(c->fd);
+	}
 	log_event("closed %s (fd %d): %s", c->peer, c->fd, why);
 	if (c->bid >= 0)
 		buf_give(c->bid);
@@ -639,18 +672,16 @@ serve(int listen_fd, int wake_fd)
 	struct io_uring_cqe *cqe;
 	const char *why;
 	struct conn *c;
-	bool accepting = false;
 	unsigned flags, op;
-	int fd, res;
+	int fd, res, i;
 
 	/* A poll of wake_fd, in flight for good: it completes once a stop signal came (main). */
 	sqe_get(IORING_OP_POLL_ADD, wake_fd, OP_WAKE)->poll32_events = POLLIN;
 	while (!sig_stop) {
-		/* 1. Submit: ask for the next client, unless accept is paused (common/pause.h). */
-		if (!accepting && !accept_paused(&pause_accept)) {
-			queue_accept(listen_fd);
-			accepting = true;
-		}
+		/* 1. Submit: ACCEPTS accepts in flight, unless accept is paused (common/pause.h). */
+		for (i = 0; i < ACCEPTS && !accept_paused(&pause_accept); i++)
+			if (!accepts[i].armed)
+				queue_accept(listen_fd, i);
 
 		/* 2. Wait: hand the kernel every request queued, sleep until one completes. */
 		if (ring_enter(1, accept_pause_ms(&pause_accept)) == -1 && errno != EINTR &&
@@ -670,9 +701,9 @@ serve(int listen_fd, int wake_fd)
 			c = &conns[fd];
 			why = NULL;
 			switch (op) {
-			case OP_ACCEPT:
-				accepting = false;
-				conn_open(res);
+			case OP_ACCEPT:		/* fd: which accept it was */
+				accepts[fd].armed = false;
+				conn_open(res, fd);
 				break;
 			case OP_RECV:
 				why = on_received(c, res, flags);
@@ -700,24 +731,24 @@ serve(int listen_fd, int wake_fd)
 /* end doc:serve */
 
 /*
- * Cancel every request still in flight, and return once the kernel has let go of them
- * (IORING_REGISTER_SYNC_CANCEL, Linux 6.0): a receive waiting for bytes, a send waiting for
- * room, the accept. Until then the kernel may still write into a buffer or read from one, and
- * holds the sockets open whatever close() is asked.
+ * The end: let go of the ring. It is a file, and each of its three mappings holds it open as
+ * its descriptor does; once they are all gone, the kernel cancels every request still in
+ * flight, in one pass over them, and lets go of their sockets (in the background: close()
+ * returns at once). What a request may still write into, the pool, its buffer ring and
+ * accepts[], stays where it is until the process has exited.
  */
+/* doc:ring_close */
 static void
-ring_cancel_all(void)
+ring_close(void)
 {
-	struct io_uring_sync_cancel_reg reg;
+	int i;
 
-	memset(&reg, 0, sizeof(reg));
-	reg.flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
-	reg.timeout.tv_sec = -1;	/* no time limit */
-	reg.timeout.tv_nsec = -1;
-	if (syscall(SYS_io_uring_register, ring.fd, IORING_REGISTER_SYNC_CANCEL, &reg, 1) == -1 &&
-	    errno != ENOENT)
-		log_error("IORING_REGISTER_SYNC_CANCEL: %s", strerror(errno));
+	for (i = 0; i < 3; i++)
+		(void)munmap(ring.map[i], ring.map_len[i]);
+	(void)close(ring.fd);
+	ring.fd = -1;
 }
+/* end doc:ring_close */
 
 int
 main(int argc, char *argv[])
@@ -789,15 +820,20 @@ main(int argc, char *argv[])
 
 	status = serve(listen_fd, wake_fd) == 0 ? 0 : 1;
 
-	/* The kernel lets go of every buffer and socket first; then the closes mean it. */
-	ring_cancel_all();
-	/* Stop accepting first, then let every client go. */
+	/* doc:the_end */
+	/*
+	 * A request holds its socket open, whatever close() says: the ring goes first, and takes
+	 * the accept and every connection's request with it. Then stop accepting, and let every
+	 * client go, each with shutdown() and close() (see conn_close).
+	 */
+	ring_close();
+	(void)shutdown(listen_fd, SHUT_RDWR);	/* stops listening now, as close() would */
 	(void)close(listen_fd);
 	for (fd = 0; fd <= max_fd; fd++)
 		if (conns[fd].open)
 			conn_close(&conns[fd], "server stopping");
-	(void)ring_enter(0, -1);	/* hand the closes over; the process exits next anyway */
-	free(conns);
+	free(conns);	/* the kernel never writes into the table, nor into a pending buffer */
+	/* end doc:the_end */
 	stats_print(&stats);
 	return status;
 }
