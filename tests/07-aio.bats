@@ -482,7 +482,7 @@ thread_count_at_least() { (($(thread_count "$1") >= $2)); }
 
 # The stop at scale. Each idle connection's read is woken by shutdown() and completes, and its
 # helper sends SIG_AIO. Queued to a process whose N threads all block it, each signal makes
-# the kernel look through the N threads for one to wake: N^2 steps, 28 s to stop with 20,000
+# the kernel look through the N threads for one to wake: N^2 steps, 20 s to stop with 19,900
 # idle connections. Ignored (and unblocked: a blocked signal is queued even when ignored), a
 # signal is dropped as it is sent, and the stop waits with aio_suspend() instead. The
 # kernel's signal_generate tracepoint says which (result 0: queued, 1: ignored), counted by
