@@ -28,6 +28,8 @@
 # conformance: skip conf_short_io_server -- no LD_PRELOAD reaches their I/O (above)
 # conformance: skip conf_short_io_client -- no LD_PRELOAD reaches its I/O (above)
 # conformance: skip conf_one_wait_per_echo -- no read or write to count; counted below instead
+# conformance server: skip conf_accept_storm -- it calls no accept(): the ring does, counted by
+#   its own storm test below (several accepts armed at once)
 # conformance server-posixaio: skip conf_idle_memory -- a helper thread per idle connection
 # conformance server-posixaio: skip conf_client_trickle -- a client case: run with io_uring's
 # conformance server-posixaio: skip conf_client_reader_gone -- a client case, as above
@@ -456,6 +458,10 @@ no_client_left() {
 @test "$LAB server-posixaio: 50 concurrent clients each get their own bytes" {
 	posixaio
 	conf_concurrent_clients
+}
+@test "$LAB server-posixaio: 200 clients queued at once are accepted after one wait, then echoed" {
+	posixaio
+	conf_accept_storm rt_sigtimedwait
 }
 @test "$LAB server-posixaio: clients leaving with FIN leave no fd or thread behind" {
 	posixaio
