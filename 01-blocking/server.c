@@ -29,6 +29,7 @@
 #include "log.h"
 #include "net.h"
 #include "options.h"
+#include "server.h"
 #include "signals.h"
 #include "stats.h"
 
@@ -119,15 +120,10 @@ main(int argc, char *argv[])
 		.max_conns = 1,
 		.verbosity = VERBOSITY_NORMAL,
 	};
-	char name[NET_NAMESTRLEN];
 	const char *why;
 	int listen_fd;
 
 	server_opts_parse(&opts, argc, argv);
-	log_init(LAB, opts.verbosity);
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
-
 	/*
 	 * A signal interrupts the call the server sleeps in (EINTR), and every loop tests
 	 * sig_stop after every call, so one SIGTERM stops it, idle or busy. One window stays
@@ -135,10 +131,8 @@ main(int argc, char *argv[])
 	 * only seen when that call returns for another reason. An event loop closes it
 	 * (03-select); a blocking call has no way to (docs/01-blocking.md).
 	 */
-	if (sig_setup(NULL) == -1)
-		err(1, "signal set-up");
-	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot listen on %s: %s", net_name(opts.host, opts.port, name), why);
+	if ((listen_fd = server_start(&opts, LISTEN_BLOCKING, NULL, &why)) == -1)
+		errx(1, "%s", why);
 	if (net_announce(listen_fd) == -1)
 		err(1, "stdout");
 

@@ -33,7 +33,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "buf.h"
@@ -42,6 +41,7 @@
 #include "net.h"
 #include "options.h"
 #include "pause.h"
+#include "server.h"
 #include "signals.h"
 #include "stats.h"
 
@@ -55,11 +55,6 @@
  */
 #define OWN_FDS		4
 /*
- * The table has an entry for every descriptor up to the hard limit, but never more than
- * this: 2^20, the kernel's default for the highest limit there can be (fs.nr_open).
- */
-#define MAX_SLOTS	(1 << 20)
-/*
  * Clients accepted in one sweep, at most (serve). One a sweep is too few when a sweep costs a
  * read() on every connection: in a connect storm the accept queue (SOMAXCONN, 4096 clients)
  * fills faster than they are taken, and once it is full the kernel drops handshakes. Until
@@ -69,6 +64,8 @@
  * busy 2-core machine).
  */
 #define ACCEPT_BUDGET	512
+/* -i: the longest sleep between two sweeps, a second. */
+#define MAX_SWEEP_US	1000000L
 
 /* doc:conn */
 struct conn {
@@ -281,6 +278,19 @@ serve(int listen_fd)
 }
 /* end doc:serve */
 
+/* -i usec, 02's own option: the sleep between two sweeps, 0 to MAX_SWEEP_US. */
+static int
+on_option(int ch, const char *arg)
+{
+	(void)ch;		/* -i is the only one */
+	if (opt_number(arg, 0, MAX_SWEEP_US, &sweep_us) == -1) {
+		(void)fprintf(stderr, "%s: bad usec '%.20s': want 0..%ld\n", LAB, arg,
+		    MAX_SWEEP_US);
+		return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -289,32 +299,38 @@ main(int argc, char *argv[])
 		.host = "127.0.0.1",
 		.port = DEFAULT_PORT,
 		.verbosity = VERBOSITY_NORMAL,
-		.sweep_us = &sweep_us,
 		.note = "It never waits: it tries every socket in turn, again and again, so\n"
 		    "even with no client at all IT USES A WHOLE CPU CORE. -i sleeps between\n"
 		    "two sweeps: less CPU, more delay.",
+		.lab_opts = "i:",
+		.lab_usage = "[-i usec]",
+		.lab_help =
+		    "  -i usec       sleep between two sweeps of the sockets, 0..1000000 (default 0)",
+		.lab_option = on_option,
 	};
-	struct rlimit nofile;
-	char name[NET_NAMESTRLEN];
 	const char *why;
 	int listen_fd, fd;
 
-	/*
-	 * The descriptor limit decides the sizes. -m defaults to what the soft limit leaves once
-	 * the server has its own four; past that, accept() fails with EMFILE and the client waits
-	 * in the queue (see conn_open). The table gets an entry for every descriptor up to the
-	 * hard limit, because the soft one can be raised while the server runs (prlimit(1)).
-	 */
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == -1)
+	/* A table entry per descriptor; -m defaults to what the fd limit leaves (server.h). */
+	if ((nslots = fd_slots(OWN_FDS, &opts.max_conns)) == -1)
 		err(1, "getrlimit");
-	nslots = nofile.rlim_max < MAX_SLOTS ? (int)nofile.rlim_max : MAX_SLOTS;
-	opts.max_conns = nofile.rlim_cur < MAX_SLOTS ? (long)nofile.rlim_cur : MAX_SLOTS;
-	opts.max_conns = opts.max_conns > OWN_FDS ? opts.max_conns - OWN_FDS : 1;
 	server_opts_parse(&opts, argc, argv);
-	log_init(LAB, opts.verbosity);
 	max_conns = opts.max_conns;
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
+	/* doc:stop */
+	/*
+	 * SIGINT and SIGTERM set sig_stop, and the loop tests it before every sweep. That is
+	 * enough here, with no self-pipe (NULL): the event loops need one to wake a wait that
+	 * may sleep for ever, and this loop never waits. A sweep makes only calls that return
+	 * at once, and the one sleep, -i's nanosleep(), returns EINTR when a signal arrives; a
+	 * signal that lands just before it is seen one sleep later, -i usec at most (1 s).
+	 * The listening socket is non-blocking like every socket here: accept() is tried at
+	 * every sweep.
+	 */
+	if ((listen_fd = server_start(&opts, LISTEN_NONBLOCKING, NULL, &why)) == -1)
+		errx(1, "%s", why);
+	/* end doc:stop */
+	if (listen_fd >= nslots)
+		errx(1, "descriptor %d: past the table (%d entries)", listen_fd, nslots);
 	/*
 	 * Allocated once, at full size. A large calloc() gets fresh zero pages from the kernel
 	 * (mmap(2)), which cost address space but no memory until touched, and the loop touches
@@ -322,25 +338,6 @@ main(int argc, char *argv[])
 	 */
 	if ((conns = calloc((size_t)nslots, sizeof(*conns))) == NULL)
 		err(1, "calloc");
-
-	/* doc:stop */
-	/*
-	 * SIGINT and SIGTERM set sig_stop, and the loop tests it before every sweep. That is
-	 * enough here, with no self-pipe: the event loops need one to wake a wait that may
-	 * sleep for ever, and this loop never waits. A sweep makes only calls that return at
-	 * once, and the one sleep, -i's nanosleep(), returns EINTR when a signal arrives; a
-	 * signal that lands just before it is seen one sleep later, -i usec at most (1 s).
-	 */
-	if (sig_setup(NULL) == -1)
-		err(1, "signal set-up");
-	/* end doc:stop */
-	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot listen on %s: %s", net_name(opts.host, opts.port, name), why);
-	/* Non-blocking like every socket here: accept() is tried at every sweep. */
-	if (set_nonblocking(listen_fd) == -1)
-		err(1, "set_nonblocking");
-	if (listen_fd >= nslots)
-		errx(1, "descriptor %d: past the table (%d entries)", listen_fd, nslots);
 	if (net_announce(listen_fd) == -1)
 		err(1, "stdout");
 	if (sweep_us == 0)

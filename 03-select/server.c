@@ -37,6 +37,7 @@
 #include "net.h"
 #include "options.h"
 #include "pause.h"
+#include "server.h"
 #include "signals.h"
 #include "stats.h"
 
@@ -306,33 +307,22 @@ main(int argc, char *argv[])
 		.max_conns = MAX_CONNS_DEFAULT,
 		.verbosity = VERBOSITY_NORMAL,
 	};
-	char name[NET_NAMESTRLEN];
 	const char *why;
 	int listen_fd, wake_fd, fd, status;
 
 	server_opts_parse(&opts, argc, argv);
-	log_init(LAB, opts.verbosity);
 	max_conns = opts.max_conns;
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
-
 	/*
 	 * SIGINT and SIGTERM set sig_stop and write a byte to a pipe whose read end, wake_fd,
 	 * is in every read set: the self-pipe trick. A signal at any moment, even while every
 	 * client streams without pause, makes the next select() return at once, and the loop
-	 * sees sig_stop.
+	 * sees sig_stop. The listening socket is non-blocking: readiness is a hint. If the
+	 * connection is gone by the time we call accept() (taken by another process sharing the
+	 * socket, or on BSD systems reset by the client, UNP 16.6), a blocking accept() would
+	 * stall every client until the next one.
 	 */
-	if (sig_setup(&wake_fd) == -1)
-		err(1, "signal set-up");
-	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot listen on %s: %s", net_name(opts.host, opts.port, name), why);
-	/*
-	 * Non-blocking: readiness is a hint. If the connection is gone by the time we call
-	 * accept() (taken by another process sharing the socket, or on BSD systems reset by the
-	 * client, UNP 16.6), a blocking accept() would stall every client until the next one.
-	 */
-	if (set_nonblocking(listen_fd) == -1)
-		err(1, "set_nonblocking");
+	if ((listen_fd = server_start(&opts, LISTEN_NONBLOCKING, &wake_fd, &why)) == -1)
+		errx(1, "%s", why);
 	if (listen_fd >= FD_SETSIZE || wake_fd >= FD_SETSIZE)
 		errx(1, "descriptors %d and %d: past FD_SETSIZE", listen_fd, wake_fd);
 	if (net_announce(listen_fd) == -1)

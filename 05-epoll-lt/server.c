@@ -35,7 +35,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "buf.h"
@@ -44,6 +43,7 @@
 #include "net.h"
 #include "options.h"
 #include "pause.h"
+#include "server.h"
 #include "signals.h"
 #include "stats.h"
 
@@ -57,11 +57,6 @@
  * those seven (see main).
  */
 #define OWN_FDS		7
-/*
- * The table has an entry for every descriptor up to the hard limit, but never more than
- * this: 2^20, the kernel's default for the highest limit there can be (fs.nr_open).
- */
-#define MAX_SLOTS	(1 << 20)
 /*
  * How many ready descriptors one epoll_wait() hands back at most. More stay ready in the
  * kernel for the next call, which starts with them: nobody is skipped, only served a pass
@@ -354,27 +349,17 @@ main(int argc, char *argv[])
 		.verbosity = VERBOSITY_NORMAL,
 	};
 	struct epoll_event ev = { .events = EPOLLIN };
-	struct rlimit nofile;
-	char name[NET_NAMESTRLEN];
 	const char *why;
 	int listen_fd, wake_fd, fd, status;
 
 	/*
-	 * The descriptor limit decides the sizes. -m defaults to what the soft limit leaves once
-	 * the server has its own seven; past that, accept() fails with EMFILE and the client
-	 * waits in the queue (see conn_open). The table gets an entry for every descriptor up to
-	 * the hard limit, because the soft one can be raised while the server runs (prlimit(1)).
+	 * A table entry for every descriptor up to the hard limit; -m defaults to what the soft
+	 * limit leaves once the server has its own seven (fd_slots, common/server.h).
 	 */
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == -1)
+	if ((nslots = fd_slots(OWN_FDS, &opts.max_conns)) == -1)
 		err(1, "getrlimit");
-	nslots = nofile.rlim_max < MAX_SLOTS ? (int)nofile.rlim_max : MAX_SLOTS;
-	opts.max_conns = nofile.rlim_cur < MAX_SLOTS ? (long)nofile.rlim_cur : MAX_SLOTS;
-	opts.max_conns = opts.max_conns > OWN_FDS ? opts.max_conns - OWN_FDS : 1;
 	server_opts_parse(&opts, argc, argv);
-	log_init(LAB, opts.verbosity);
 	max_conns = opts.max_conns;
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
 	/*
 	 * Allocated once, at full size. A large calloc() gets fresh zero pages from the kernel
 	 * (mmap(2)), which cost address space but no memory until touched, and only the entries
@@ -387,19 +372,13 @@ main(int argc, char *argv[])
 	 * SIGINT and SIGTERM set sig_stop and write a byte to a pipe whose read end, wake_fd,
 	 * is registered in the epoll set: the self-pipe trick. A signal at any moment, even while
 	 * every client streams without pause, makes the next epoll_wait() return at once, and the
-	 * loop sees sig_stop.
+	 * loop sees sig_stop. The listening socket is non-blocking: readiness is a hint. If the
+	 * connection is gone by the time we call accept() (taken by another process sharing the
+	 * socket, or on BSD systems reset by the client, UNP 16.6), a blocking accept() would
+	 * stall every client until the next one.
 	 */
-	if (sig_setup(&wake_fd) == -1)
-		err(1, "signal set-up");
-	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot listen on %s: %s", net_name(opts.host, opts.port, name), why);
-	/*
-	 * Non-blocking: readiness is a hint. If the connection is gone by the time we call
-	 * accept() (taken by another process sharing the socket, or on BSD systems reset by the
-	 * client, UNP 16.6), a blocking accept() would stall every client until the next one.
-	 */
-	if (set_nonblocking(listen_fd) == -1)
-		err(1, "set_nonblocking");
+	if ((listen_fd = server_start(&opts, LISTEN_NONBLOCKING, &wake_fd, &why)) == -1)
+		errx(1, "%s", why);
 	/*
 	 * The epoll instance (epoll_create1(2)), and its first two entries, registered once for
 	 * reading: the signal pipe and the listening socket.

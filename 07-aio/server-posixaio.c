@@ -58,6 +58,7 @@
 #include "net.h"
 #include "options.h"
 #include "pause.h"
+#include "server.h"
 #include "signals.h"
 #include "stats.h"
 
@@ -70,8 +71,6 @@
  * megabytes of stacks; -m raises it, up to what the system lets a process start.
  */
 #define MAX_CONNS_DEFAULT	1000
-/* The connection table has an entry for every descriptor up to the hard limit, at most 2^20. */
-#define MAX_SLOTS		(1 << 20)
 
 /* The two real-time signals: a request completed (si_value: its connection), a client came. */
 #define SIG_AIO		(SIGRTMIN)
@@ -488,33 +487,28 @@ main(int argc, char *argv[])
 		.note = "POSIX AIO: glibc's helper threads, one per connection (-m).",
 	};
 	struct aioinit ai;
-	struct rlimit nofile;
-	char name[NET_NAMESTRLEN];
 	const char *why;
 	sigset_t set;
 	int listen_fd, status;
 
-	server_opts_parse(&opts, argc, argv);
-	log_init(LAB, opts.verbosity);
-	max_conns = opts.max_conns;
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == -1)
+	/* A table entry for every descriptor up to the hard limit (fd_slots, common/server.h). */
+	if ((nslots = fd_slots(0, NULL)) == -1)
 		err(1, "getrlimit");
-	nslots = nofile.rlim_max < MAX_SLOTS ? (int)nofile.rlim_max : MAX_SLOTS;
+	server_opts_parse(&opts, argc, argv);
+	max_conns = opts.max_conns;
 	if ((conns = calloc((size_t)nslots, sizeof(*conns))) == NULL)
 		err(1, "calloc");
 
 	/*
-	 * SIGPIPE ignored (sig_setup), and every signal the loop takes blocked, before any thread
-	 * exists: blocked, they wait to be taken by sigtimedwait() instead of running a handler.
-	 * glibc's helper threads block all signals themselves. SIGINT and SIGTERM are in the
-	 * set like the others: a stop is one more signal to take, and no self-pipe is needed.
+	 * SIGPIPE ignored (server_start), and every signal the loop takes blocked, before any
+	 * thread exists: blocked, they wait to be taken by sigtimedwait() instead of running a
+	 * handler. glibc's helper threads block all signals themselves. SIGINT and SIGTERM are in
+	 * the set like the others: a stop is one more signal to take, and no self-pipe is needed.
 	 * Linux hands out the lowest-numbered pending signal first, so SIGTERM (15) overtakes
 	 * any number of pending completions (34, SIGRTMIN): the server stops at once under load.
 	 */
-	if (sig_setup(NULL) == -1)
-		err(1, "signal set-up");
+	if ((listen_fd = server_start(&opts, LISTEN_NONBLOCKING, NULL, &why)) == -1)
+		errx(1, "%s", why);
 	if (sigemptyset(&set) == -1 || sigaddset(&set, SIGINT) == -1 ||
 	    sigaddset(&set, SIGTERM) == -1 || sigaddset(&set, SIG_AIO) == -1 ||
 	    sigaddset(&set, SIG_ACCEPT) == -1 || sigaddset(&set, SIGIO) == -1 ||
@@ -533,8 +527,6 @@ main(int argc, char *argv[])
 	ai.aio_idle_time = 1;
 	aio_init(&ai);
 
-	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot listen on %s: %s", net_name(opts.host, opts.port, name), why);
 	/*
 	 * Signal-driven I/O on the listening socket: the kernel queues SIG_ACCEPT to this
 	 * process whenever a client arrives (F_SETOWN, F_SETSIG, O_ASYNC). Non-blocking, so the

@@ -46,7 +46,6 @@
 #include <unistd.h>
 #include <linux/io_uring.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -56,6 +55,7 @@
 #include "net.h"
 #include "options.h"
 #include "pause.h"
+#include "server.h"
 #include "signals.h"
 #include "stats.h"
 
@@ -68,11 +68,6 @@
  * use seven; by default -m is the soft limit minus those seven (see main).
  */
 #define OWN_FDS		7
-/*
- * The connection table has an entry for every descriptor up to the hard limit, but never more
- * than this: 2^20, the kernel's default for the highest limit there can be (fs.nr_open).
- */
-#define MAX_SLOTS	(1 << 20)
 
 /*
  * The submission queue holds SQ_ENTRIES requests between two io_uring_enter() calls (more are
@@ -760,37 +755,17 @@ main(int argc, char *argv[])
 		.verbosity = VERBOSITY_NORMAL,
 		.note = "io_uring: if it cannot be used here, run server-posixaio instead.",
 	};
-	struct rlimit nofile;
-	char name[NET_NAMESTRLEN];
 	const char *why;
 	int listen_fd, wake_fd, fd, status;
 
 	/*
-	 * The descriptor limit decides the sizes. -m defaults to what the soft limit leaves once
-	 * the server has its own seven; past that, accept fails with EMFILE and the client waits
-	 * in the queue (see conn_open). The table gets an entry for every descriptor up to the
-	 * hard limit, because the soft one can be raised while the server runs (prlimit(1)).
+	 * A table entry for every descriptor up to the hard limit; -m defaults to what the soft
+	 * limit leaves once the server has its own seven (fd_slots, common/server.h).
 	 */
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == -1)
+	if ((nslots = fd_slots(OWN_FDS, &opts.max_conns)) == -1)
 		err(1, "getrlimit");
-	nslots = nofile.rlim_max < MAX_SLOTS ? (int)nofile.rlim_max : MAX_SLOTS;
-	opts.max_conns = nofile.rlim_cur < MAX_SLOTS ? (long)nofile.rlim_cur : MAX_SLOTS;
-	opts.max_conns = opts.max_conns > OWN_FDS ? opts.max_conns - OWN_FDS : 1;
 	server_opts_parse(&opts, argc, argv);
-	log_init(LAB, opts.verbosity);
 	max_conns = opts.max_conns;
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
-
-	/* Can io_uring be used here at all? If not, say why and what else there is, and stop. */
-	if (ring_setup(&why) == -1 || pool_setup(&why) == -1)
-		errx(1, "io_uring cannot be used: %s; run 07-aio/server-posixaio instead", why);
-	/*
-	 * Allocated once, at full size. A large calloc() gets fresh zero pages from the kernel
-	 * (mmap(2)), which cost address space but no memory until touched.
-	 */
-	if ((conns = calloc((size_t)nslots, sizeof(*conns))) == NULL)
-		err(1, "calloc");
 
 	/*
 	 * SIGINT and SIGTERM set sig_stop and write a byte to a pipe whose read end, wake_fd,
@@ -800,18 +775,25 @@ main(int argc, char *argv[])
 	 * The sig argument of io_uring_enter() alone would not do: like pselect's, its mask lets
 	 * a blocked signal in only when the call has to sleep, and under load it never does
 	 * (docs/07-aio.md, "Stopping").
+	 *
+	 * The listening socket is blocking, unlike the readiness labs', and so is every client
+	 * socket (see queue_accept): nothing here ever calls accept(), recv() or send() itself.
+	 * For every request the kernel first tries without waiting, and if there is nothing to do
+	 * yet, it waits on our behalf (it arms a poll on the socket, IORING_FEAT_FAST_POLL), while
+	 * the loop sleeps in io_uring_enter(). Only MSG_DONTWAIT asks it not to wait (see
+	 * queue_send).
 	 */
-	if (sig_setup(&wake_fd) == -1)
-		err(1, "signal set-up");
-	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot listen on %s: %s", net_name(opts.host, opts.port, name), why);
+	if ((listen_fd = server_start(&opts, LISTEN_BLOCKING, &wake_fd, &why)) == -1)
+		errx(1, "%s", why);
+	/* Can io_uring be used here at all? If not, say why and what else there is, and stop. */
+	if (ring_setup(&why) == -1 || pool_setup(&why) == -1)
+		errx(1, "io_uring cannot be used: %s; run 07-aio/server-posixaio instead", why);
 	/*
-	 * Blocking, unlike the readiness labs, and so is every client socket (see queue_accept):
-	 * nothing here ever calls accept(), recv() or send() itself. For every request the kernel
-	 * first tries without waiting, and if there is nothing to do yet, it waits on our behalf
-	 * (it arms a poll on the socket, IORING_FEAT_FAST_POLL), while the loop sleeps in
-	 * io_uring_enter(). Only MSG_DONTWAIT asks it not to wait (see queue_send).
+	 * Allocated once, at full size. A large calloc() gets fresh zero pages from the kernel
+	 * (mmap(2)), which cost address space but no memory until touched.
 	 */
+	if ((conns = calloc((size_t)nslots, sizeof(*conns))) == NULL)
+		err(1, "calloc");
 	if (listen_fd >= nslots || wake_fd >= nslots)
 		errx(1, "descriptors %d and %d: past the table (%d entries)", listen_fd, wake_fd,
 		    nslots);

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "net.h"
 #include "options.h"
+#include "server.h"
 #include "signals.h"
 #include "stats.h"
 
@@ -335,15 +336,11 @@ main(int argc, char *argv[])
 		.verbosity = VERBOSITY_NORMAL,
 		.note = "One thread per client; -m caps the threads.",
 	};
-	char name[NET_NAMESTRLEN];
 	const char *why;
 	int listen_fd, rc;
 
 	server_opts_parse(&opts, argc, argv);
-	log_init(LAB, opts.verbosity);
 	max_conns = opts.max_conns;
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
 	if ((rc = pthread_attr_init(&thread_attr)) != 0 ||
 	    (rc = pthread_attr_setstacksize(&thread_attr, STACK_SIZE)) != 0) {
 		errno = rc;		/* the pthread calls return the error, not set errno */
@@ -357,10 +354,8 @@ main(int argc, char *argv[])
 	 * returns for another reason, the next client (docs/08-threaded.md). The connection
 	 * threads never see the signal (conn_start blocks it for them); stop_threads() wakes them.
 	 */
-	if (sig_setup(NULL) == -1)
-		err(1, "signal set-up");
-	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot listen on %s: %s", net_name(opts.host, opts.port, name), why);
+	if ((listen_fd = server_start(&opts, LISTEN_BLOCKING, NULL, &why)) == -1)
+		errx(1, "%s", why);
 	if (net_announce(listen_fd) == -1)
 		err(1, "stdout");
 

@@ -48,6 +48,7 @@
 #include "log.h"
 #include "net.h"
 #include "options.h"
+#include "server.h"
 #include "signals.h"
 #include "stats.h"
 
@@ -379,15 +380,11 @@ main(int argc, char *argv[])
 		.note = "One process per client; -m caps the children.",
 	};
 	struct sigaction sa = { .sa_handler = on_sigchld };
-	char name[NET_NAMESTRLEN];
 	const char *why;
 	int listen_fd;
 
 	server_opts_parse(&opts, argc, argv);
-	log_init(LAB, opts.verbosity);
 	max_conns = opts.max_conns;
-	if (std_fds_open() == -1)
-		err(1, "/dev/null");
 	if ((children = calloc((size_t)max_conns, sizeof(*children))) == NULL)
 		err(1, "the table of children");
 	/* Anonymous and shared: no file behind it, and fork() shares it instead of copying. */
@@ -404,13 +401,11 @@ main(int argc, char *argv[])
 	 * loop's test and accept() is missed. The timeout below bounds what that costs: accept()
 	 * returns EAGAIN after a second, so a missed stop or zombie waits at most that long.
 	 */
-	if (sig_setup(NULL) == -1)
-		err(1, "signal set-up");
+	if ((listen_fd = server_start(&opts, LISTEN_BLOCKING, NULL, &why)) == -1)
+		errx(1, "%s", why);
 	sa.sa_flags = SA_NOCLDSTOP;
 	if (sigemptyset(&sa.sa_mask) == -1 || sigaction(SIGCHLD, &sa, NULL) == -1)
 		err(1, "SIGCHLD");
-	if ((listen_fd = net_listen(opts.host, opts.port, &why)) == -1)
-		errx(1, "cannot listen on %s: %s", net_name(opts.host, opts.port, name), why);
 	if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = 1 },
 	    sizeof(struct timeval)) == -1)
 		err(1, "SO_RCVTIMEO");

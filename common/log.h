@@ -12,7 +12,7 @@
  *
  * A server's log must never stop its echo or its stop: with -v and stderr a pipe that nobody
  * reads, the pipe fills (64 KiB) and a write that waited for room would wait for ever. So once
- * a server listens (net_announce() calls log_never_block()), a line that stderr cannot take at
+ * a server starts (server_start() calls log_never_block()), a line that stderr cannot take at
  * once is dropped and counted, and the summary line says how many (stats.h). A client keeps
  * the plain blocking write: it has nothing better to do than wait, and its last words matter.
  */

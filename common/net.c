@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
-#include "log.h"
 #include "net.h"
 
 /* The TCP addresses host:port stands for; 0, or -1 with *why set. */
@@ -47,6 +47,11 @@ net_listen(const char *host, const char *port, const char **why)
 			saved = errno;
 			continue;
 		}
+		/*
+		 * TCP_NODELAY: every connection accepted from this socket inherits it (net.h).
+		 * Should it fail, echoes are only slower: its return is not a reason to give up.
+		 */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
 		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, SOMAXCONN) == 0)
@@ -70,9 +75,6 @@ net_announce(int listen_fd)
 
 	if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) == -1)
 		return -1;
-	/* From the first client on, the log must not be able to stop the server (log.h). */
-	if (log_never_block() == -1)
-		log_error("stderr: %s: a log nobody reads could stall the server", strerror(errno));
 	if (printf("listening on %s\n", net_addr_str((struct sockaddr *)&ss, len, addr)) < 0 ||
 	    fflush(stdout) == EOF)
 		return -1;

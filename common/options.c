@@ -13,16 +13,12 @@
 #include "options.h"
 
 #define MAX_CONNS_LIMIT	1000000L
-#define MAX_SWEEP_US	1000000L
 /* The longest DNS name is 253 characters; an IPv6 address with a zone is far shorter. */
 #define MAX_HOST_LEN	255
 
-/*
- * Parse a whole decimal number in [min, max]; return 0, or -1 if s is anything else.
- * strtol(3) alone would also take " 5", "+5" and "-0": only digits are a number here.
- */
-static int
-parse_long(const char *s, long min, long max, long *out)
+/* strtol(3) alone would also take " 5", "+5" and "-0": only digits are a number here. */
+int
+opt_number(const char *s, long min, long max, long *out)
 {
 	char *end;
 	long v;
@@ -60,9 +56,9 @@ static void
 server_usage(const struct server_opts *o, FILE *f)
 {
 	(void)fprintf(f,
-	    "usage: server [-H host] [-p port] [-m max_conns]%s [-q | -v] [-h]\n"
+	    "usage: server [-H host] [-p port] [-m max_conns]%s%s [-q | -v] [-h]\n"
 	    "%s echo server: every byte a client sends comes back unchanged.\n",
-	    o->sweep_us != NULL ? " [-i usec]" : "", o->lab);
+	    o->lab_usage != NULL ? " " : "", o->lab_usage != NULL ? o->lab_usage : "", o->lab);
 	if (o->note != NULL)
 		(void)fprintf(f, "%s\n", o->note);
 	(void)fprintf(f,
@@ -70,10 +66,8 @@ server_usage(const struct server_opts *o, FILE *f)
 	    "  -p port       port to listen on, 0 picks a free one (default %s)\n"
 	    "  -m max_conns  connections served at once; past it a new one is closed (default %ld)\n",
 	    o->host, o->port, o->max_conns);
-	if (o->sweep_us != NULL)
-		(void)fprintf(f,
-		    "  -i usec       sleep between two sweeps of the sockets, 0..%ld (default %ld)\n",
-		    MAX_SWEEP_US, *o->sweep_us);
+	if (o->lab_help != NULL)
+		(void)fprintf(f, "%s\n", o->lab_help);
 	(void)fprintf(f,
 	    "  -q            log errors only\n"
 	    "  -v            also log every event and every read and write\n"
@@ -100,7 +94,7 @@ port_ok(const char *s, long min)
 {
 	long v;
 
-	return parse_long(s, min, 65535, &v) == 0;
+	return opt_number(s, min, 65535, &v) == 0;
 }
 
 /*
@@ -150,19 +144,20 @@ void
 server_opts_parse(struct server_opts *o, int argc, char *argv[])
 {
 	bool quiet = false, verbose = false;
+	char optstring[64];
 	int ch;
 
-	while ((ch = getopt(argc, argv, o->sweep_us != NULL ? ":H:p:m:i:qvh" : ":H:p:m:qvh")) != -1) {
-		switch (ch) {
-		case 'i':
-			if (parse_long(optarg, 0, MAX_SWEEP_US, o->sweep_us) == -1) {
-				(void)fprintf(stderr, "%s: bad usec '%.20s': want 0..%ld\n",
-				    o->lab, optarg, MAX_SWEEP_US);
+	(void)snprintf(optstring, sizeof(optstring), ":H:p:m:qvh%s",
+	    o->lab_opts != NULL ? o->lab_opts : "");
+	while ((ch = getopt(argc, argv, optstring)) != -1) {
+		if (o->lab_opts != NULL && ch != ':' && strchr(o->lab_opts, ch) != NULL) {
+			if (o->lab_option(ch, optarg) == -1)
 				goto bad;
-			}
-			break;
+			continue;
+		}
+		switch (ch) {
 		case 'm':
-			if (parse_long(optarg, 1, MAX_CONNS_LIMIT, &o->max_conns) == -1) {
+			if (opt_number(optarg, 1, MAX_CONNS_LIMIT, &o->max_conns) == -1) {
 				(void)fprintf(stderr, "%s: bad max_conns '%.20s': want 1..%ld\n",
 				    o->lab, optarg, MAX_CONNS_LIMIT);
 				goto bad;

@@ -4,8 +4,8 @@
  *	./server [-H host] [-p port] [-m max_conns] [-q | -v] [-h]
  *	./client [-H host] [-p port] [-q] [-h]
  *
- * One lab adds one option: 02-nonblocking takes -i usec, the sleep between two sweeps of its
- * sockets, when it sets sweep_us.
+ * A lab may add options of its own (02-nonblocking's -i usec): it names them in lab_opts and
+ * parses them itself, in lab_option(), with opt_number() for a number.
  *
  * The lab fills in its defaults, then calls the parser. Bad arguments print the usage on
  * stderr and exit 2; -h prints it on stdout and exits 0. This is the one place in common/
@@ -22,8 +22,16 @@ struct server_opts {
 	const char	*port;		/* -p: checked to be 0..65535; 0 picks a free port */
 	long		 max_conns;	/* -m: connections served at once */
 	enum verbosity	 verbosity;	/* -q / -v */
-	long		*sweep_us;	/* non-NULL: -i usec is an option, stored here */
 	const char	*note;		/* non-NULL: a line about the lab for the usage */
+	/*
+	 * The lab's own options, if any: their getopt(3) letters ("i:"), their part of the usage
+	 * line ("[-i usec]") and their help lines, and the lab's function that takes each one
+	 * (ch, optarg) and returns 0, or -1 after saying on stderr what is wrong.
+	 */
+	const char	*lab_opts;
+	const char	*lab_usage;
+	const char	*lab_help;
+	int		(*lab_option)(int ch, const char *arg);
 };
 
 struct client_opts {
@@ -32,6 +40,12 @@ struct client_opts {
 	const char	*port;		/* -p */
 	int		 quiet;		/* -q: no messages but errors */
 };
+
+/*
+ * A whole decimal number in [min, max] into *out: 0, or -1 if s is anything else ("80x",
+ * " 5", "+5", out of range).
+ */
+int	opt_number(const char *s, long min, long max, long *out);
 
 void	server_opts_parse(struct server_opts *opts, int argc, char *argv[]);
 void	client_opts_parse(struct client_opts *opts, int argc, char *argv[]);
