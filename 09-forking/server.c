@@ -163,7 +163,8 @@ child_main(int fd, const char *addr, struct tally *t)
 	 * The parent accepts; a child only serves. It keeps stdio and its client's socket, and
 	 * closes the rest it inherited (close_range(2)): the listening socket, and the sockets
 	 * of the clients accepted with its own (serve), which are not its to keep open. (fd is
-	 * at least 3: std_fds_open() in main. When it is 3, the first call has nothing to close.)
+	 * at least 3: std_fds_open() in server_start(). When it is 3, the first call has
+	 * nothing to close.)
 	 */
 	(void)close_range(3, (unsigned)fd - 1, 0);
 	(void)close_range((unsigned)fd + 1, ~0U, 0);
