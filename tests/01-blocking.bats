@@ -50,6 +50,7 @@ teardown() { conformance_teardown; }
 }
 @test "$LAB: started with fds 0-2 closed, no socket takes their place" { conf_std_fds_closed; }
 @test "$LAB: listening on is printed after listen()" { conf_listen_before_announce; }
+@test "$LAB: every accepted connection has TCP_NODELAY (no echo waits on Nagle)" { conf_nodelay; }
 # No wait apart from the read, as in 08 and 09: one message, one read (the wait), one write.
 @test "$LAB: one echoed message costs one read (the wait) and one write" {
 	conf_one_wait_per_echo read

@@ -48,6 +48,7 @@ teardown() { conformance_teardown; }
 }
 @test "$LAB: started with fds 0-2 closed, no socket takes their place" { conf_std_fds_closed; }
 @test "$LAB: listening on is printed after listen()" { conf_listen_before_announce; }
+@test "$LAB: every accepted connection has TCP_NODELAY (no echo waits on Nagle)" { conf_nodelay; }
 @test "$LAB: short writes and spurious EAGAIN: every byte echoed, summary exact" {
 	conf_short_io_server
 }

@@ -55,6 +55,7 @@ teardown() { conformance_teardown; }
 }
 @test "$LAB: started with fds 0-2 closed, no socket takes their place" { conf_std_fds_closed; }
 @test "$LAB: listening on is printed after listen()" { conf_listen_before_announce; }
+@test "$LAB: every accepted connection has TCP_NODELAY (no echo waits on Nagle)" { conf_nodelay; }
 # The shim invents no EAGAIN for a program that registers with EPOLLET (no edge would follow
 # it: tests/tools/shortio.c); as for blocking sockets ("blocking"), it injects short writes
 # only, and those are what an edge-triggered loop must write on through.

@@ -148,6 +148,10 @@ posixaio() { ROOT=$BATS_FILE_TMPDIR/posixaio; }
 	uring
 	conf_listen_before_announce
 }
+@test "$LAB server: every accepted connection has TCP_NODELAY (no echo waits on Nagle)" {
+	uring
+	conf_nodelay
+}
 @test "$LAB server: client is byte-exact against a server echoing in small late pieces" {
 	uring
 	conf_client_trickle
@@ -530,6 +534,10 @@ no_client_left() {
 @test "$LAB server-posixaio: listening on is printed after listen()" {
 	posixaio
 	conf_listen_before_announce
+}
+@test "$LAB server-posixaio: every accepted connection has TCP_NODELAY (no echo waits on Nagle)" {
+	posixaio
+	conf_nodelay
 }
 
 # --- what POSIX AIO is underneath ------------------------------------------------------------------

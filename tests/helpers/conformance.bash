@@ -748,6 +748,28 @@ conf_one_wait_per_echo() {
 	((waits >= n && nread >= n && nwrite >= n)) || { cat "$t" >&2; return 1; }
 }
 
+# Every accepted connection has TCP_NODELAY: net_listen() sets it on the listening socket, and
+# Linux copies it to each socket accepted from it. An echo then goes out whole, at once, not held
+# back by Nagle's algorithm until the client acknowledges what went before (common/net.h:
+# without it 05 and 06 streamed at a quarter to a third of the reference's rate). Asked of the
+# server's own socket (tests/tools/nodelay), the one its log names, in the process that holds
+# it: 09's child.
+conf_nodelay() {
+	local lg=$BATS_TEST_TMPDIR/nodelay.hold fd pid child
+	start_server "$LAB"
+	bg "$LOADGEN" -q -p "$PORT" -t $((WAIT * 2)) -c 1 hold >"$lg"
+	wait_for "$WAIT" grep -q '^hold held=1 refused=0$' "$lg"
+	fd=$(sed -n 's/.*: accepted .* on fd \([0-9][0-9]*\)$/\1/p' "$SERVER_ERR" | tail -n 1)
+	[[ -n $fd ]] || { cat "$SERVER_ERR" >&2; return 1; }
+	pid=$SERVER_PID
+	for child in $(cat /proc/"$SERVER_PID"/task/*/children 2>/dev/null); do pid=$child; done
+	run "$TOOLS/nodelay" "$pid" "$fd"
+	echo "# fd $fd of process $pid: $output" >&3
+	[[ $status -eq 0 && $output == nodelay=1 ]]
+	kill -USR1 "$BG_PID"
+	wait "$BG_PID"
+}
+
 # An idle connection costs a small struct: N idle connections add under 1 KiB of RSS each.
 conf_idle_memory() {
 	local n=${1:-2000} lg=$BATS_TEST_TMPDIR/hold.out before after
